@@ -19,7 +19,14 @@ int flx_fail(flx_error *err, const char *fmt, ...) {
 void flx_error_prefix(flx_error *err, const char *prefix) {
     if (!err) return;
     char tmp[sizeof err->msg];
-    snprintf(tmp, sizeof tmp, "%s: %s", prefix, err->msg);
+    size_t n = strlen(prefix);
+    if (n > sizeof tmp - 3) n = sizeof tmp - 3;
+    memcpy(tmp, prefix, n);
+    memcpy(tmp + n, ": ", 2);
+    size_t rest = strlen(err->msg);
+    if (rest > sizeof tmp - n - 3) rest = sizeof tmp - n - 3;
+    memcpy(tmp + n + 2, err->msg, rest);
+    tmp[n + 2 + rest] = '\0';
     memcpy(err->msg, tmp, sizeof tmp);
 }
 

@@ -22,6 +22,8 @@ enum {
     FLX_TOKEN_BYTE = 6,
 };
 
+typedef struct flx_vocab flx_vocab;
+
 struct flx_vocab {
     flx_vocab_kind kind;
     int n_tokens;

@@ -1,0 +1,231 @@
+/* flexllm generate: prompt or chat message in, streamed text out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/clock.h"
+#include "cli/cli.h"
+#include "cli/loaded_model.h"
+#include "reference/forward.h"
+#include "reference/sampler.h"
+
+static const char *usage =
+    "usage: flexllm generate --model PATH [--tokenizer PATH] [--prompt TEXT | --chat TEXT]\n"
+    "                        [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+    "\n"
+    "Streams the prompt and then the generated text to stdout; prefill and decode\n"
+    "throughput go to stderr.\n"
+    "\n"
+    "  --model PATH        llama2.c .bin, GGUF, .safetensors, model.safetensors.index.json\n"
+    "                      or a Hugging Face model folder\n"
+    "  --tokenizer PATH    tokenizer file (tok512.bin, Llama 3 tokenizer.model,\n"
+    "                      tokenizer.json); default: the model's own vocabulary\n"
+    "  --prompt TEXT       text to continue (default: start from BOS alone)\n"
+    "  --chat TEXT         a user message, wrapped in the model family's chat template\n"
+    "  --system TEXT       system message for --chat\n"
+    "  -n N                tokens to generate (default 256); generation also stops at\n"
+    "                      end-of-sequence tokens\n"
+    "  --temperature T     sampling temperature, 0 = greedy (default 0.8)\n"
+    "  --top-k K           keep the K most likely tokens, 0 = off (default 40)\n"
+    "  --top-p P           keep the smallest set with probability mass P (default 0.95)\n"
+    "  --seed S            random seed (default 42)\n"
+    "  --context N         KV cache size in positions (default: the model's context\n"
+    "                      length, capped at prompt + N)\n";
+
+typedef struct generate_options {
+    const char *model, *tokenizer, *prompt, *chat, *system;
+    long long n, top_k, seed, context;
+    double temperature, top_p;
+} generate_options;
+
+static int parse_options(int argc, char **argv, generate_options *o) {
+    const char *cmd = "generate";
+    *o = (generate_options){.n = 256, .top_k = 40, .seed = 42, .temperature = 0.8, .top_p = 0.95};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return -2;
+        }
+#define VALUE() \
+    if (!(v = flx_option_value(cmd, argc, argv, &i))) return -1
+        if (!strcmp(a, "--model")) {
+            VALUE();
+            o->model = v;
+        } else if (!strcmp(a, "--tokenizer")) {
+            VALUE();
+            o->tokenizer = v;
+        } else if (!strcmp(a, "--prompt")) {
+            VALUE();
+            o->prompt = v;
+        } else if (!strcmp(a, "--chat")) {
+            VALUE();
+            o->chat = v;
+        } else if (!strcmp(a, "--system")) {
+            VALUE();
+            o->system = v;
+        } else if (!strcmp(a, "-n")) {
+            VALUE();
+            if (flx_parse_int(cmd, a, v, 0, 1 << 24, &o->n)) return -1;
+        } else if (!strcmp(a, "--top-k")) {
+            VALUE();
+            if (flx_parse_int(cmd, a, v, 0, 1 << 24, &o->top_k)) return -1;
+        } else if (!strcmp(a, "--seed")) {
+            VALUE();
+            if (flx_parse_int(cmd, a, v, 0, 0x7fffffffffffffffLL, &o->seed)) return -1;
+        } else if (!strcmp(a, "--context")) {
+            VALUE();
+            if (flx_parse_int(cmd, a, v, 1, 1 << 24, &o->context)) return -1;
+        } else if (!strcmp(a, "--temperature")) {
+            VALUE();
+            if (flx_parse_float(cmd, a, v, 0.0, 100.0, &o->temperature)) return -1;
+        } else if (!strcmp(a, "--top-p")) {
+            VALUE();
+            if (flx_parse_float(cmd, a, v, 0.0, 1.0, &o->top_p)) return -1;
+            if (o->top_p <= 0.0) {
+                fprintf(stderr, "flexllm generate: invalid value '%s' for --top-p: expected a number in (0, 1]\n", v);
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "flexllm generate: unknown option '%s' (see flexllm generate --help)\n", a);
+            return -1;
+        }
+#undef VALUE
+    }
+    if (!o->model) {
+        fprintf(stderr, "flexllm generate: missing --model PATH (see flexllm generate --help)\n");
+        return -1;
+    }
+    if (o->prompt && o->chat) {
+        fprintf(stderr, "flexllm generate: --prompt and --chat exclude each other; pass one\n");
+        return -1;
+    }
+    if (o->system && !o->chat) {
+        fprintf(stderr, "flexllm generate: --system needs --chat\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void write_piece(const flx_tokenizer *tok, int prev, int id) {
+    size_t len;
+    const char *p = flx_tokenizer_piece(tok, prev, id, &len);
+    fwrite(p, 1, len, stdout);
+}
+
+int flx_cmd_generate(int argc, char **argv) {
+    generate_options o;
+    int prc = parse_options(argc, argv, &o);
+    if (prc == -2) return FLX_EXIT_OK;
+    if (prc != 0) return FLX_EXIT_BAD_INPUT;
+
+    flx_loaded_model lm;
+    int rc = flx_load_model_and_tokenizer("generate", o.model, o.tokenizer, 1, &lm);
+    if (rc != 0) return rc;
+    const flx_config *c = &lm.model.config;
+    flx_error err;
+    int32_t *prompt = NULL;
+    int n_prompt = 0;
+    float *logits = NULL;
+    flx_state state = {0};
+    flx_sampler sampler = {0};
+    rc = FLX_EXIT_FAILURE;
+
+    /* Tokenize the prompt: chat template, text with BOS, or BOS alone. */
+    if (o.chat) {
+        if (flx_tokenizer_encode_chat(lm.tokenizer, o.system, o.chat, &prompt, &n_prompt, &err) != 0) {
+            fprintf(stderr, "flexllm generate: %s\n", err.msg);
+            rc = FLX_EXIT_BAD_INPUT;
+            goto done;
+        }
+    } else {
+        const char *text = o.prompt ? o.prompt : "";
+        if (flx_tokenizer_encode(lm.tokenizer, text, strlen(text), FLX_ENCODE_BOS, &prompt, &n_prompt,
+                                 &err) != 0) {
+            fprintf(stderr, "flexllm generate: %s\n", err.msg);
+            rc = FLX_EXIT_BAD_INPUT;
+            goto done;
+        }
+    }
+    if (n_prompt == 0) {
+        fprintf(stderr, "flexllm generate: the vocabulary has no BOS token; pass a non-empty --prompt\n");
+        rc = FLX_EXIT_BAD_INPUT;
+        goto done;
+    }
+
+    /* Size the KV cache: the model's context, capped at what this run needs. */
+    long long needed = n_prompt + o.n;
+    long long context = o.context ? o.context : c->context_length;
+    if (n_prompt > context) {
+        fprintf(stderr,
+                "flexllm generate: the prompt has %d tokens but the context holds %lld; shorten the "
+                "prompt or raise --context (the model was built for %d)\n",
+                n_prompt, context, c->context_length);
+        rc = FLX_EXIT_BAD_INPUT;
+        goto done;
+    }
+    int max_seq = (int)(needed < context ? needed : context);
+    if (max_seq < 1) max_seq = 1;
+    /* Prefill runs in batches of up to 512 tokens to bound activation memory. */
+    int max_batch = n_prompt < 512 ? n_prompt : 512;
+    if (flx_state_init(&state, &lm.model, max_seq, max_batch, &err) != 0 ||
+        flx_sampler_init(&sampler, c->vocab_size, (float)o.temperature, (int)o.top_k, (float)o.top_p,
+                         (uint64_t)o.seed, &err) != 0 ||
+        !(logits = flx_malloc((size_t)c->vocab_size * sizeof *logits, &err))) {
+        fprintf(stderr, "flexllm generate: %s\n", err.msg);
+        goto done;
+    }
+
+    /* Echo the prompt as text, as llama.cpp does. */
+    for (int i = 0; i < n_prompt; i++) write_piece(lm.tokenizer, i ? prompt[i - 1] : -1, prompt[i]);
+    fflush(stdout);
+
+    /* Prefill: the whole prompt, in batches; logits of its last token. */
+    double t0 = flx_now_seconds();
+    for (int pos = 0; pos < n_prompt; pos += max_batch) {
+        int n = n_prompt - pos < max_batch ? n_prompt - pos : max_batch;
+        if (flx_forward(&lm.model, &state, prompt + pos, n, pos, logits, 0, &err) != 0) {
+            fprintf(stderr, "flexllm generate: %s\n", err.msg);
+            goto done;
+        }
+    }
+    double t1 = flx_now_seconds();
+
+    /* Decode: sample, print, feed back, until -n tokens or a stop token. */
+    int prev = prompt[n_prompt - 1], pos = n_prompt, generated = 0;
+    while (generated < o.n) {
+        int next = flx_sample(&sampler, logits);
+        generated++;
+        if (flx_tokenizer_is_stop(lm.tokenizer, next) || next == flx_tokenizer_bos(lm.tokenizer)) break;
+        write_piece(lm.tokenizer, prev, next);
+        fflush(stdout);
+        prev = next;
+        if (generated == o.n) break;
+        if (pos >= max_seq) {
+            fprintf(stderr, "\nflexllm generate: stopped at the context limit of %d positions\n", max_seq);
+            break;
+        }
+        int32_t tok = next;
+        if (flx_forward(&lm.model, &state, &tok, 1, pos, logits, 0, &err) != 0) {
+            fprintf(stderr, "flexllm generate: %s\n", err.msg);
+            goto done;
+        }
+        pos++;
+    }
+    double t2 = flx_now_seconds();
+    printf("\n");
+    int decoded = generated > 1 ? generated - 1 : 0; /* forward passes after the prefill */
+    fprintf(stderr, "prefill: %d tokens in %.3f s (%.2f tokens/s)\n", n_prompt, t1 - t0,
+            n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9));
+    fprintf(stderr, "decode:  %d tokens in %.3f s (%.2f tokens/s)\n", generated, t2 - t1,
+            decoded / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    rc = FLX_EXIT_OK;
+
+done:
+    free(prompt);
+    free(logits);
+    flx_sampler_free(&sampler);
+    flx_state_free(&state);
+    flx_loaded_model_free(&lm);
+    return rc;
+}

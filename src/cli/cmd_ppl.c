@@ -1,0 +1,184 @@
+/* flexllm ppl: perplexity of a model on a text file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/loaded_model.h"
+#include "common/mapped_file.h"
+#include "eval/perplexity.h"
+#include "reference/forward.h"
+
+static const char *usage =
+    "usage: flexllm ppl --model PATH --text FILE --ctx N [--tokenizer PATH]\n"
+    "                   [--method standard|llamacpp] [--max-windows N] [--json]\n"
+    "\n"
+    "  --model PATH      model (any format flexllm generate accepts)\n"
+    "  --tokenizer PATH  tokenizer file; default: the model's own vocabulary\n"
+    "  --text FILE       UTF-8 text to score\n"
+    "  --ctx N           window length in tokens, BOS included\n"
+    "  --method M        standard: non-overlapping windows of BOS + N-1 text tokens,\n"
+    "                    every text token scored (the protocol of GPTQ, QuaRot and\n"
+    "                    SpinQuant WikiText-2 figures; default);\n"
+    "                    llamacpp: llama-perplexity's windows, BOS first, only the\n"
+    "                    second half of each window scored\n"
+    "  --max-windows N   score only the first N windows (default: all)\n"
+    "  --json            print the result as one JSON object\n";
+
+typedef struct ppl_options {
+    const char *model, *tokenizer, *text;
+    long long ctx, max_windows;
+    flx_ppl_method method;
+    int json;
+} ppl_options;
+
+static int parse_options(int argc, char **argv, ppl_options *o) {
+    const char *cmd = "ppl";
+    *o = (ppl_options){.method = FLX_PPL_STANDARD};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return -2;
+        }
+        if (!strcmp(a, "--json")) {
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--text") &&
+            strcmp(a, "--ctx") && strcmp(a, "--method") && strcmp(a, "--max-windows")) {
+            fprintf(stderr, "flexllm ppl: unknown option '%s' (see flexllm ppl --help)\n", a);
+            return -1;
+        }
+        if (!(v = flx_option_value(cmd, argc, argv, &i))) return -1;
+        if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+        else if (!strcmp(a, "--text")) o->text = v;
+        else if (!strcmp(a, "--ctx")) {
+            if (flx_parse_int(cmd, a, v, 4, 1 << 20, &o->ctx)) return -1;
+        } else if (!strcmp(a, "--max-windows")) {
+            if (flx_parse_int(cmd, a, v, 1, 1 << 30, &o->max_windows)) return -1;
+        } else if (!strcmp(v, "standard")) {
+            o->method = FLX_PPL_STANDARD;
+        } else if (!strcmp(v, "llamacpp")) {
+            o->method = FLX_PPL_LLAMACPP;
+        } else {
+            fprintf(stderr, "flexllm ppl: invalid value '%s' for --method: expected standard or llamacpp\n", v);
+            return -1;
+        }
+    }
+    const char *missing = !o->model ? "--model PATH" : !o->text ? "--text FILE" : !o->ctx ? "--ctx N" : NULL;
+    if (missing) {
+        fprintf(stderr, "flexllm ppl: missing %s (see flexllm ppl --help)\n", missing);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct reference_ctx {
+    const flx_model *model;
+    flx_state *state;
+} reference_ctx;
+
+/* Logits of a window through the float reference model, from position 0. */
+static int reference_window_logits(void *ctx, const int32_t *tokens, int n, float *logits, flx_error *err) {
+    reference_ctx *r = ctx;
+    return flx_forward(r->model, r->state, tokens, n, 0, logits, 1, err);
+}
+
+static void show_progress(void *ctx, int done, int total, double ppl) {
+    (void)ctx;
+    int width = 40, filled = (int)((long)width * done / total);
+    fprintf(stderr, "\r[%.*s%*s] %d/%d windows, ppl %.4f", filled,
+            "########################################", width - filled, "", done, total, ppl);
+    if (done == total) fprintf(stderr, "\n");
+}
+
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch < 0x20) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
+int flx_cmd_ppl(int argc, char **argv) {
+    ppl_options o;
+    int prc = parse_options(argc, argv, &o);
+    if (prc == -2) return FLX_EXIT_OK;
+    if (prc != 0) return FLX_EXIT_BAD_INPUT;
+
+    flx_error err;
+    size_t text_len = 0;
+    char *text = flx_read_text_file(o.text, &text_len, &err);
+    if (!text) {
+        fprintf(stderr, "flexllm ppl: %s\n", err.msg);
+        return FLX_EXIT_BAD_INPUT;
+    }
+    flx_loaded_model lm;
+    int rc = flx_load_model_and_tokenizer("ppl", o.model, o.tokenizer, 1, &lm);
+    if (rc != 0) {
+        free(text);
+        return rc;
+    }
+    const flx_config *c = &lm.model.config;
+    int32_t *tokens = NULL;
+    int n_tokens = 0;
+    flx_state state = {0};
+    rc = FLX_EXIT_BAD_INPUT;
+    if (o.ctx > c->context_length) {
+        fprintf(stderr, "flexllm ppl: --ctx %lld exceeds the model's context length %d\n", o.ctx,
+                c->context_length);
+        goto done;
+    }
+    if (flx_tokenizer_encode(lm.tokenizer, text, text_len, 0, &tokens, &n_tokens, &err) != 0) {
+        fprintf(stderr, "flexllm ppl: %s: %s\n", o.text, err.msg);
+        goto done;
+    }
+    /* --max-windows truncates the token stream to whole windows. */
+    long n_used = n_tokens;
+    if (o.max_windows) {
+        long stride = o.method == FLX_PPL_LLAMACPP ? o.ctx : o.ctx - 1;
+        long cap = o.max_windows * stride - (o.method == FLX_PPL_LLAMACPP ? 1 : 0);
+        if (cap < n_used) n_used = cap;
+    }
+    rc = FLX_EXIT_FAILURE;
+    if (flx_state_init(&state, &lm.model, (int)o.ctx, (int)o.ctx, &err) != 0) {
+        fprintf(stderr, "flexllm ppl: %s\n", err.msg);
+        goto done;
+    }
+    reference_ctx rctx = {&lm.model, &state};
+    flx_ppl_result r;
+    if (flx_perplexity(o.method, tokens, n_used, flx_tokenizer_bos(lm.tokenizer), (int)o.ctx,
+                       c->vocab_size, reference_window_logits, &rctx, show_progress, NULL, &r, &err) != 0) {
+        fprintf(stderr, "flexllm ppl: %s: %s\n", o.text, err.msg);
+        rc = FLX_EXIT_BAD_INPUT;
+        goto done;
+    }
+    const char *method = o.method == FLX_PPL_LLAMACPP ? "llamacpp" : "standard";
+    if (o.json) {
+        printf("{\"model\": ");
+        print_json_string(o.model);
+        printf(", \"text\": ");
+        print_json_string(o.text);
+        printf(", \"engine\": \"reference\", \"method\": \"%s\", \"ctx\": %lld, \"tokens\": %ld, "
+               "\"windows\": %d, \"scored\": %ld, \"ppl\": %.6f, \"ppl_stderr\": %.6f}\n",
+               method, o.ctx, r.n_tokens, r.n_windows, r.n_scored, r.ppl, r.ppl_stderr);
+    } else {
+        printf("model    %s\ntext     %s\nengine   reference (float32)\nmethod   %s\n", o.model, o.text,
+               method);
+        printf("context  %lld\ntokens   %ld\nwindows  %d\nscored   %ld\n", o.ctx, r.n_tokens,
+               r.n_windows, r.n_scored);
+        printf("ppl      %.4f +/- %.5f\n", r.ppl, r.ppl_stderr);
+    }
+    rc = FLX_EXIT_OK;
+done:
+    free(text);
+    free(tokens);
+    flx_state_free(&state);
+    flx_loaded_model_free(&lm);
+    return rc;
+}
