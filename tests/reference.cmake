@@ -1,0 +1,38 @@
+# Float reference model, SentencePiece tokenizer, sampler and perplexity.
+flexllm_unit_test(test_ops test_ops.c)
+flexllm_unit_test(test_sampler test_sampler.c)
+flexllm_unit_test(test_perplexity_windows test_perplexity_windows.c)
+flexllm_unit_test(test_spm_tokenizer test_spm_tokenizer.c)
+flexllm_unit_test(test_stories_greedy test_stories_greedy.c)
+# Full-file perplexity takes about a minute in a release build.
+flexllm_unit_test(test_stories_ppl test_stories_ppl.c slow)
+
+set(stories_bin "@DATA@/models/stories260K/stories260K.bin")
+set(stories_tok "@DATA@/models/stories260K/tok512.bin")
+flexllm_cli_test(cli_generate_greedy 0 "Once upon a time, there was a little girl named Lily"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} -n 20 --temperature 0)
+flexllm_cli_test(cli_generate_prompt 0 "^One day"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --prompt "One day" -n 10 --seed 7)
+flexllm_cli_test(cli_generate_help 0 "usage: flexllm generate" generate --help)
+flexllm_cli_test(cli_generate_no_model 2 "missing --model" generate -n 5)
+flexllm_cli_test(cli_generate_bad_n 2 "invalid value 'ten' for -n" generate --model ${stories_bin} -n ten)
+flexllm_cli_test(cli_generate_bad_top_p 2 "invalid value '1.5' for --top-p" generate --model ${stories_bin} --top-p 1.5)
+flexllm_cli_test(cli_generate_unknown_option 2 "unknown option '--frobnicate'" generate --frobnicate)
+flexllm_cli_test(cli_generate_needs_tokenizer 2 "has no vocabulary.*--tokenizer" generate --model ${stories_bin})
+flexllm_cli_test(cli_generate_missing_model 2 "no-such.bin: model file not found" generate --model @TMP@/no-such.bin)
+flexllm_cli_test(cli_generate_prompt_too_long 2 "prompt has [0-9]+ tokens but the context holds 4"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --prompt "a long prompt that does not fit" --context 4)
+flexllm_cli_test(cli_ppl_bad_method 2 "invalid value 'fast' for --method"
+                 ppl --model ${stories_bin} --text x --ctx 64 --method fast)
+flexllm_cli_test(cli_ppl_missing_ctx 2 "missing --ctx" ppl --model ${stories_bin} --text x)
+flexllm_cli_test(cli_ppl_missing_text 2 "no-such.txt: cannot open"
+                 ppl --model ${stories_bin} --tokenizer ${stories_tok} --text @TMP@/no-such.txt --ctx 64)
+flexllm_cli_test(cli_ppl_ctx_too_long 2 "--ctx 4096 exceeds the model's context length 512"
+                 ppl --model ${stories_bin} --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt --ctx 4096)
+flexllm_cli_test(cli_ppl_two_windows 0 "windows  2.*ppl      [0-9.]+"
+                 ppl --model ${stories_bin} --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt --ctx 128 --max-windows 2)
+flexllm_cli_test(cli_ppl_json 0 "\"method\": \"llamacpp\".*\"windows\": 3"
+                 ppl --model ${stories_bin} --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt --ctx 64 --max-windows 3 --method llamacpp --json)
+flexllm_cli_test(cli_tokenize_decode_bad_id 2 "invalid token id '99999'"
+                 tokenize --tokenizer ${stories_tok} --decode)
+flexllm_cli_test(cli_tokenize_needs_one_source 2 "exactly one of --tokenizer PATH and --model PATH" tokenize)
