@@ -1,0 +1,30 @@
+/* Integer attention: QK^T and AV arrays over an INT8 KV cache, causal mask,
+ * float softmax. The cache of one (layer, kv head) is [max_seq][head_dim]
+ * int8 for K and for V; see kernels/kv_cache.h. */
+#ifndef FLEXLLM_KERNELS_ATTENTION_H
+#define FLEXLLM_KERNELS_ATTENTION_H
+
+#include <stdint.h>
+
+#include "kernels/limits.h"
+
+/* Value that masked scores take; expf(-1e30 - max) is exactly 0. */
+#define FLX_MASKED_SCORE (-1e30f)
+
+/* Scores of n_q query rows (q [n_q][head_dim], n_q <= TP) against keys
+ * 0..n_keys-1 of one KV head, in tiles of kp keys:
+ * scores[t][p] = (sum_d q[t][d] * k[p][d]) * score_scale, row stride
+ * FLX_MAX_SEQ. Keys after a query's own position q_pos[t] are masked. */
+void flx_attn_qk(const int8_t q[FLX_MAX_TP][FLX_MAX_HEAD_DIM], int n_q, const int32_t q_pos[FLX_MAX_TP],
+                 const int8_t *k, int n_keys, int head_dim, int kp, float score_scale,
+                 float scores[FLX_MAX_TP][FLX_MAX_SEQ]);
+
+/* In-place float softmax of each row of scores over n_keys entries. */
+void flx_softmax_rows(float scores[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, int n_keys);
+
+/* out[t][d] = (sum_p p[t][p] * v[p][d]) * out_scale for d < head_dim, in
+ * passes of vp head-dim lanes over keys 0..n_keys-1. */
+void flx_attn_av(const uint8_t p[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, const int8_t *v, int n_keys,
+                 int head_dim, int vp, float out_scale, float out[FLX_MAX_TP][FLX_MAX_HEAD_DIM]);
+
+#endif

@@ -1,0 +1,35 @@
+/* Quantizers and the linear-layer dequantizer (docs/quantized-inference.md). */
+#ifndef FLEXLLM_KERNELS_QUANTIZE_H
+#define FLEXLLM_KERNELS_QUANTIZE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernels/limits.h"
+
+/* Scale and offset of one dynamically quantized vector: x ~= s*q + offset. */
+typedef struct flx_qparams {
+    float scale;
+    float offset; /* the clipped minimum (asymmetric), 0 (symmetric) */
+} flx_qparams;
+
+/* Quantizes x[n] with its own range: asymmetric to unsigned codes
+ * 0..2^bits-1 with offset = clip*min, or symmetric to
+ * -(2^(bits-1)-1)..2^(bits-1)-1. One call per token (prefill) or per
+ * vector (decode). */
+flx_qparams flx_quant_dynamic(const float x[FLX_MAX_LINEAR_IN], int n, int bits, bool asymmetric,
+                              float clip, int16_t q[FLX_MAX_LINEAR_IN]);
+
+/* Static symmetric INT8: q = clamp(round(x / scale), -127, 127). */
+void flx_quant_static_i8(const float x[FLX_MAX_HEAD_DIM], int n, float scale,
+                         int8_t q[FLX_MAX_HEAD_DIM]);
+
+/* Static unsigned probability quantizer: q = clamp(round(p / scale), 0, 255). */
+void flx_quant_prob_u8(const float p[FLX_MAX_SEQ], int n, float scale, uint8_t q[FLX_MAX_SEQ]);
+
+/* y[o] = acc[o] * s_x * w_scale[o] (+ offset_x * w_rowsum[o] when asymmetric). */
+void flx_dequant_linear(const int32_t acc[FLX_MAX_VOCAB], int n, flx_qparams xq, bool asymmetric,
+                        const float w_scale[FLX_MAX_VOCAB], const float w_rowsum[FLX_MAX_VOCAB],
+                        float y[FLX_MAX_VOCAB]);
+
+#endif
