@@ -12,6 +12,7 @@ int flx_cmd_ppl(int argc, char **argv);
 int flx_cmd_inspect(int argc, char **argv);
 int flx_cmd_tokenize(int argc, char **argv);
 int flx_cmd_synth(int argc, char **argv);
+int flx_cmd_quantize(int argc, char **argv);
 
 /* Option value parsers: print "flexllm CMD: invalid value ..." to stderr and
  * return -1 when text is not a number in [min, max]. */

@@ -6,12 +6,15 @@
 #include "cli/clock.h"
 #include "cli/cli.h"
 #include "cli/loaded_model.h"
-#include "reference/forward.h"
+#include "cli/backend.h"
+#include "kernels/limits.h"
 #include "reference/sampler.h"
 
 static const char *usage =
     "usage: flexllm generate --model PATH [--tokenizer PATH] [--prompt TEXT | --chat TEXT]\n"
     "                        [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+    "                        [--engine reference|fakequant|accel --quantized FILE]\n"
+    "                        [--config NAME|FILE] [--stats]\n"
     "\n"
     "Streams the prompt and then the generated text to stdout; prefill and decode\n"
     "throughput go to stderr.\n"
@@ -30,17 +33,28 @@ static const char *usage =
     "  --top-p P           keep the smallest set with probability mass P (default 0.95)\n"
     "  --seed S            random seed (default 42)\n"
     "  --context N         KV cache size in positions (default: the model's context\n"
-    "                      length, capped at prompt + N)\n";
+    "                      length, capped at prompt + N)\n"
+    "  --engine E          reference: the float32 model (default); fakequant: the\n"
+    "                      float model with the quantizers of --quantized; accel: the\n"
+    "                      bit-exact simulation of the prefill and decode engines\n"
+    "  --quantized FILE    artifact written by flexllm quantize (fakequant, accel);\n"
+    "                      --model is then only read for its vocabulary\n"
+    "  --config C          accelerator parallelism: u280-ref (default), u280-base,\n"
+    "                      v80-proj, tiny, small, or a file of key = value lines\n"
+    "  --stats             print the engines' modeled cycles and memory traffic\n";
 
 typedef struct generate_options {
-    const char *model, *tokenizer, *prompt, *chat, *system;
+    const char *model, *tokenizer, *prompt, *chat, *system, *quantized, *config;
+    flx_engine_kind engine;
+    int stats;
     long long n, top_k, seed, context;
     double temperature, top_p;
 } generate_options;
 
 static int parse_options(int argc, char **argv, generate_options *o) {
     const char *cmd = "generate";
-    *o = (generate_options){.n = 256, .top_k = 40, .seed = 42, .temperature = 0.8, .top_p = 0.95};
+    *o = (generate_options){.n = 256, .top_k = 40, .seed = 42, .temperature = 0.8, .top_p = 0.95,
+                            .config = "u280-ref"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -49,7 +63,21 @@ static int parse_options(int argc, char **argv, generate_options *o) {
         }
 #define VALUE() \
     if (!(v = flx_option_value(cmd, argc, argv, &i))) return -1
-        if (!strcmp(a, "--model")) {
+        if (!strcmp(a, "--stats")) {
+            o->stats = 1;
+        } else if (!strcmp(a, "--engine")) {
+            VALUE();
+            if (flx_engine_parse(v, &o->engine) != 0) {
+                fprintf(stderr, "flexllm generate: invalid value '%s' for --engine: expected reference, fakequant or accel\n", v);
+                return -1;
+            }
+        } else if (!strcmp(a, "--quantized")) {
+            VALUE();
+            o->quantized = v;
+        } else if (!strcmp(a, "--config")) {
+            VALUE();
+            o->config = v;
+        } else if (!strcmp(a, "--model")) {
             VALUE();
             o->model = v;
         } else if (!strcmp(a, "--tokenizer")) {
@@ -96,6 +124,15 @@ static int parse_options(int argc, char **argv, generate_options *o) {
         fprintf(stderr, "flexllm generate: missing --model PATH (see flexllm generate --help)\n");
         return -1;
     }
+    if (o->engine != FLX_ENGINE_REFERENCE && !o->quantized) {
+        fprintf(stderr, "flexllm generate: --engine %s needs --quantized FILE (write one with flexllm quantize)\n",
+                flx_engine_name(o->engine));
+        return -1;
+    }
+    if (o->engine == FLX_ENGINE_REFERENCE && o->quantized) {
+        fprintf(stderr, "flexllm generate: --quantized needs --engine fakequant or --engine accel\n");
+        return -1;
+    }
     if (o->prompt && o->chat) {
         fprintf(stderr, "flexllm generate: --prompt and --chat exclude each other; pass one\n");
         return -1;
@@ -127,7 +164,8 @@ int flx_cmd_generate(int argc, char **argv) {
     int32_t *prompt = NULL;
     int n_prompt = 0;
     float *logits = NULL;
-    flx_state state = {0};
+    flx_backend backend;
+    int backend_open = 0;
     flx_sampler sampler = {0};
     rc = FLX_EXIT_FAILURE;
 
@@ -166,10 +204,21 @@ int flx_cmd_generate(int argc, char **argv) {
     }
     int max_seq = (int)(needed < context ? needed : context);
     if (max_seq < 1) max_seq = 1;
-    /* Prefill runs in batches of up to 512 tokens to bound activation memory. */
+    /* Float prefill runs in batches of up to 512 tokens to bound activation memory. */
     int max_batch = n_prompt < 512 ? n_prompt : 512;
-    if (flx_state_init(&state, &lm.model, max_seq, max_batch, &err) != 0 ||
-        flx_sampler_init(&sampler, c->vocab_size, (float)o.temperature, (int)o.top_k, (float)o.top_p,
+    if (flx_backend_open(&backend, o.engine, &lm.model, o.quantized, o.config, max_seq, max_batch, &err) != 0) {
+        fprintf(stderr, "flexllm generate: %s\n", err.msg);
+        rc = FLX_EXIT_BAD_INPUT;
+        goto done;
+    }
+    backend_open = 1;
+    if (backend.vocab_size != c->vocab_size) {
+        fprintf(stderr, "flexllm generate: %s has a vocabulary of %d tokens but %s has %d; quantize this model\n",
+                o.quantized, backend.vocab_size, o.model, c->vocab_size);
+        rc = FLX_EXIT_BAD_INPUT;
+        goto done;
+    }
+    if (flx_sampler_init(&sampler, c->vocab_size, (float)o.temperature, (int)o.top_k, (float)o.top_p,
                          (uint64_t)o.seed, &err) != 0 ||
         !(logits = flx_malloc((size_t)c->vocab_size * sizeof *logits, &err))) {
         fprintf(stderr, "flexllm generate: %s\n", err.msg);
@@ -180,21 +229,23 @@ int flx_cmd_generate(int argc, char **argv) {
     for (int i = 0; i < n_prompt; i++) write_piece(lm.tokenizer, i ? prompt[i - 1] : -1, prompt[i]);
     fflush(stdout);
 
-    /* Prefill: the whole prompt, in batches; logits of its last token. */
+    /* Prefill: the whole prompt; logits of its last token. */
     double t0 = flx_now_seconds();
-    for (int pos = 0; pos < n_prompt; pos += max_batch) {
-        int n = n_prompt - pos < max_batch ? n_prompt - pos : max_batch;
-        if (flx_forward(&lm.model, &state, prompt + pos, n, pos, logits, 0, &err) != 0) {
-            fprintf(stderr, "flexllm generate: %s\n", err.msg);
-            goto done;
-        }
+    if (flx_backend_prompt(&backend, prompt, n_prompt, logits, &err) != 0) {
+        fprintf(stderr, "flexllm generate: %s\n", err.msg);
+        goto done;
     }
     double t1 = flx_now_seconds();
 
-    /* Decode: sample, print, feed back, until -n tokens or a stop token. */
-    int prev = prompt[n_prompt - 1], pos = n_prompt, generated = 0;
+    /* Decode: sample, print, feed back, until -n tokens or a stop token.
+     * The accelerator samples with its own kernel from the same random
+     * stream; top-k 0 means its largest candidate list there. */
+    int prev = prompt[n_prompt - 1], pos = n_prompt, generated = 0, steps = 0;
     while (generated < o.n) {
-        int next = flx_sample(&sampler, logits);
+        int next = o.engine == FLX_ENGINE_ACCEL
+                       ? flx_accel_sample(&backend.accel, logits, o.top_k ? (int)o.top_k : FLX_MAX_TOPK,
+                                          (float)o.temperature, (float)o.top_p, flx_random_unit(&sampler.rng))
+                       : flx_sample(&sampler, logits);
         generated++;
         if (flx_tokenizer_is_stop(lm.tokenizer, next) || next == flx_tokenizer_bos(lm.tokenizer)) break;
         write_piece(lm.tokenizer, prev, next);
@@ -205,27 +256,27 @@ int flx_cmd_generate(int argc, char **argv) {
             fprintf(stderr, "\nflexllm generate: stopped at the context limit of %d positions\n", max_seq);
             break;
         }
-        int32_t tok = next;
-        if (flx_forward(&lm.model, &state, &tok, 1, pos, logits, 0, &err) != 0) {
+        if (flx_backend_step(&backend, next, pos, logits, &err) != 0) {
             fprintf(stderr, "flexllm generate: %s\n", err.msg);
             goto done;
         }
         pos++;
+        steps++;
     }
     double t2 = flx_now_seconds();
     printf("\n");
-    int decoded = generated > 1 ? generated - 1 : 0; /* forward passes after the prefill */
     fprintf(stderr, "prefill: %d tokens in %.3f s (%.2f tokens/s)\n", n_prompt, t1 - t0,
             n_prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9));
-    fprintf(stderr, "decode:  %d tokens in %.3f s (%.2f tokens/s)\n", generated, t2 - t1,
-            decoded / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    fprintf(stderr, "decode:  %d tokens sampled, %d forward steps in %.3f s (%.2f tokens/s)\n", generated, steps,
+            t2 - t1, steps / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    if (o.stats) flx_backend_print_stats(&backend, stderr);
     rc = FLX_EXIT_OK;
 
 done:
     free(prompt);
     free(logits);
     flx_sampler_free(&sampler);
-    flx_state_free(&state);
+    if (backend_open) flx_backend_close(&backend);
     flx_loaded_model_free(&lm);
     return rc;
 }

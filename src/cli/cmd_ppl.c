@@ -7,11 +7,13 @@
 #include "cli/loaded_model.h"
 #include "common/mapped_file.h"
 #include "eval/perplexity.h"
-#include "reference/forward.h"
+#include "cli/backend.h"
 
 static const char *usage =
     "usage: flexllm ppl --model PATH --text FILE --ctx N [--tokenizer PATH]\n"
     "                   [--method standard|llamacpp] [--max-windows N] [--json]\n"
+    "                   [--engine reference|fakequant|accel --quantized FILE]\n"
+    "                   [--config NAME|FILE] [--stats]\n"
     "\n"
     "  --model PATH      model (any format flexllm generate accepts)\n"
     "  --tokenizer PATH  tokenizer file; default: the model's own vocabulary\n"
@@ -23,10 +25,18 @@ static const char *usage =
     "                    llamacpp: llama-perplexity's windows, BOS first, only the\n"
     "                    second half of each window scored\n"
     "  --max-windows N   score only the first N windows (default: all)\n"
-    "  --json            print the result as one JSON object\n";
+    "  --json            print the result as one JSON object\n"
+    "  --engine E        reference: the float32 model (default); fakequant: the float\n"
+    "                    model with the quantizers of --quantized; accel: the\n"
+    "                    bit-exact simulation of the prefill engine with the LM head\n"
+    "  --quantized FILE  artifact written by flexllm quantize (fakequant, accel)\n"
+    "  --config C        accelerator parallelism (default u280-ref)\n"
+    "  --stats           print the engine's modeled cycles and memory traffic\n";
 
 typedef struct ppl_options {
-    const char *model, *tokenizer, *text;
+    const char *model, *tokenizer, *text, *quantized, *config;
+    flx_engine_kind engine;
+    int stats;
     long long ctx, max_windows;
     flx_ppl_method method;
     int json;
@@ -34,19 +44,21 @@ typedef struct ppl_options {
 
 static int parse_options(int argc, char **argv, ppl_options *o) {
     const char *cmd = "ppl";
-    *o = (ppl_options){.method = FLX_PPL_STANDARD};
+    *o = (ppl_options){.method = FLX_PPL_STANDARD, .config = "u280-ref"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return -2;
         }
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
+        if (!strcmp(a, "--json") || !strcmp(a, "--stats")) {
+            if (a[2] == 'j') o->json = 1;
+            else o->stats = 1;
             continue;
         }
         if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--text") &&
-            strcmp(a, "--ctx") && strcmp(a, "--method") && strcmp(a, "--max-windows")) {
+            strcmp(a, "--ctx") && strcmp(a, "--method") && strcmp(a, "--max-windows") &&
+            strcmp(a, "--engine") && strcmp(a, "--quantized") && strcmp(a, "--config")) {
             fprintf(stderr, "flexllm ppl: unknown option '%s' (see flexllm ppl --help)\n", a);
             return -1;
         }
@@ -54,6 +66,14 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
         if (!strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
         else if (!strcmp(a, "--text")) o->text = v;
+        else if (!strcmp(a, "--quantized")) o->quantized = v;
+        else if (!strcmp(a, "--config")) o->config = v;
+        else if (!strcmp(a, "--engine")) {
+            if (flx_engine_parse(v, &o->engine) != 0) {
+                fprintf(stderr, "flexllm ppl: invalid value '%s' for --engine: expected reference, fakequant or accel\n", v);
+                return -1;
+            }
+        }
         else if (!strcmp(a, "--ctx")) {
             if (flx_parse_int(cmd, a, v, 4, 1 << 20, &o->ctx)) return -1;
         } else if (!strcmp(a, "--max-windows")) {
@@ -72,18 +92,16 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
         fprintf(stderr, "flexllm ppl: missing %s (see flexllm ppl --help)\n", missing);
         return -1;
     }
+    if ((o->engine != FLX_ENGINE_REFERENCE) != (o->quantized != NULL)) {
+        fprintf(stderr, "flexllm ppl: --quantized FILE goes with --engine fakequant or accel, and they need it\n");
+        return -1;
+    }
     return 0;
 }
 
-typedef struct reference_ctx {
-    const flx_model *model;
-    flx_state *state;
-} reference_ctx;
-
-/* Logits of a window through the float reference model, from position 0. */
-static int reference_window_logits(void *ctx, const int32_t *tokens, int n, float *logits, flx_error *err) {
-    reference_ctx *r = ctx;
-    return flx_forward(r->model, r->state, tokens, n, 0, logits, 1, err);
+/* Logits of a window from position 0 through the chosen backend. */
+static int window_logits(void *ctx, const int32_t *tokens, int n, float *logits, flx_error *err) {
+    return flx_backend_window(ctx, tokens, n, logits, err);
 }
 
 static void show_progress(void *ctx, int done, int total, double ppl) {
@@ -127,7 +145,8 @@ int flx_cmd_ppl(int argc, char **argv) {
     const flx_config *c = &lm.model.config;
     int32_t *tokens = NULL;
     int n_tokens = 0;
-    flx_state state = {0};
+    flx_backend backend;
+    int backend_open = 0;
     rc = FLX_EXIT_BAD_INPUT;
     if (o.ctx > c->context_length) {
         fprintf(stderr, "flexllm ppl: --ctx %lld exceeds the model's context length %d\n", o.ctx,
@@ -145,15 +164,20 @@ int flx_cmd_ppl(int argc, char **argv) {
         long cap = o.max_windows * stride - (o.method == FLX_PPL_LLAMACPP ? 1 : 0);
         if (cap < n_used) n_used = cap;
     }
-    rc = FLX_EXIT_FAILURE;
-    if (flx_state_init(&state, &lm.model, (int)o.ctx, (int)o.ctx, &err) != 0) {
+    if (flx_backend_open(&backend, o.engine, &lm.model, o.quantized, o.config, (int)o.ctx, (int)o.ctx, &err) != 0) {
         fprintf(stderr, "flexllm ppl: %s\n", err.msg);
         goto done;
     }
-    reference_ctx rctx = {&lm.model, &state};
+    backend_open = 1;
+    if (backend.vocab_size != c->vocab_size) {
+        fprintf(stderr, "flexllm ppl: %s has a vocabulary of %d tokens but %s has %d; quantize this model\n",
+                o.quantized, backend.vocab_size, o.model, c->vocab_size);
+        goto done;
+    }
+    rc = FLX_EXIT_FAILURE;
     flx_ppl_result r;
     if (flx_perplexity(o.method, tokens, n_used, flx_tokenizer_bos(lm.tokenizer), (int)o.ctx,
-                       c->vocab_size, reference_window_logits, &rctx, show_progress, NULL, &r, &err) != 0) {
+                       c->vocab_size, window_logits, &backend, show_progress, NULL, &r, &err) != 0) {
         fprintf(stderr, "flexllm ppl: %s: %s\n", o.text, err.msg);
         rc = FLX_EXIT_BAD_INPUT;
         goto done;
@@ -164,21 +188,22 @@ int flx_cmd_ppl(int argc, char **argv) {
         print_json_string(o.model);
         printf(", \"text\": ");
         print_json_string(o.text);
-        printf(", \"engine\": \"reference\", \"method\": \"%s\", \"ctx\": %lld, \"tokens\": %ld, "
+        printf(", \"engine\": \"%s\", \"method\": \"%s\", \"ctx\": %lld, \"tokens\": %ld, "
                "\"windows\": %d, \"scored\": %ld, \"ppl\": %.6f, \"ppl_stderr\": %.6f}\n",
-               method, o.ctx, r.n_tokens, r.n_windows, r.n_scored, r.ppl, r.ppl_stderr);
+               flx_engine_name(o.engine), method, o.ctx, r.n_tokens, r.n_windows, r.n_scored, r.ppl, r.ppl_stderr);
     } else {
-        printf("model    %s\ntext     %s\nengine   reference (float32)\nmethod   %s\n", o.model, o.text,
-               method);
+        printf("model    %s\ntext     %s\nengine   %s%s%s\nmethod   %s\n", o.model, o.text,
+               flx_engine_name(o.engine), o.quantized ? " " : " (float32)", o.quantized ? o.quantized : "", method);
         printf("context  %lld\ntokens   %ld\nwindows  %d\nscored   %ld\n", o.ctx, r.n_tokens,
                r.n_windows, r.n_scored);
         printf("ppl      %.4f +/- %.5f\n", r.ppl, r.ppl_stderr);
     }
+    if (o.stats) flx_backend_print_stats(&backend, stderr);
     rc = FLX_EXIT_OK;
 done:
     free(text);
     free(tokens);
-    flx_state_free(&state);
+    if (backend_open) flx_backend_close(&backend);
     flx_loaded_model_free(&lm);
     return rc;
 }

@@ -15,6 +15,7 @@ static const flx_command commands[] = {
     {"ppl", flx_cmd_ppl, "measure perplexity on a text file"},
     {"inspect", flx_cmd_inspect, "print a model's description and tensor table"},
     {"tokenize", flx_cmd_tokenize, "turn text into token ids, or ids into text"},
+    {"quantize", flx_cmd_quantize, "quantize a model into the artifact the accelerator engines run"},
     {"synth", flx_cmd_synth, "write a GGUF with a real model shape and pseudo-random weights"},
 };
 

@@ -1,0 +1,170 @@
+/* The accelerator engines on stories260K: bit-identical results across
+ * parallelism configurations and between prefill-then-decode and
+ * decode-only processing (logits and KV cache), and agreement with the
+ * independently written fake-quant float model. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "common/data_dir.h"
+#include "common/mapped_file.h"
+#include "engines/accel.h"
+#include "quant/calibrate.h"
+#include "quant/fakequant.h"
+#include "quant/recipe.h"
+#include "tokenizer/tokenizer.h"
+
+enum { N_TOKENS = 41, N_PREFILL = 23 };
+
+typedef struct run_result {
+    float *logits;   /* [N_TOKENS][vocab] */
+    int8_t *k_cache, *v_cache;
+    size_t cache_bytes;
+} run_result;
+
+static void free_result(run_result *r) {
+    free(r->logits);
+    free(r->k_cache);
+    free(r->v_cache);
+}
+
+/* Runs the tokens through the engines: the first n_prefill through the
+ * prefill engine (with logits), the rest one by one through decode. */
+static int run(const flx_qmodel *qm, const char *config, const int32_t *tokens, int n_prefill,
+               run_result *out) {
+    flx_error err;
+    flx_accel_config cfg;
+    flx_accel a;
+    int V = qm->config.vocab_size;
+    if (flx_accel_config_get(config, &cfg, &err) != 0 || flx_accel_init(&a, qm, &cfg, 64, &err) != 0) {
+        fprintf(stderr, "%s: %s\n", config, err.msg);
+        return -1;
+    }
+    out->logits = malloc(sizeof(float) * N_TOKENS * V);
+    if (n_prefill > 0 && flx_accel_prefill(&a, tokens, n_prefill, 0, out->logits, &err) != 0) {
+        fprintf(stderr, "prefill: %s\n", err.msg);
+        flx_accel_free(&a);
+        return -1;
+    }
+    for (int t = n_prefill; t < N_TOKENS; t++)
+        if (flx_accel_decode(&a, tokens[t], t, out->logits + (size_t)t * V, &err) != 0) {
+            fprintf(stderr, "decode: %s\n", err.msg);
+            flx_accel_free(&a);
+            return -1;
+        }
+    const flx_config *c = &qm->config;
+    out->cache_bytes = (size_t)c->n_layers * c->n_kv_heads * 64 * c->head_dim;
+    out->k_cache = malloc(out->cache_bytes);
+    out->v_cache = malloc(out->cache_bytes);
+    memcpy(out->k_cache, a.k_cache, out->cache_bytes);
+    memcpy(out->v_cache, a.v_cache, out->cache_bytes);
+    CHECK(a.decode_counters.engine_cycles > 0 || n_prefill == N_TOKENS);
+    flx_accel_free(&a);
+    return 0;
+}
+
+static void check_identical(const run_result *a, const run_result *b, int V, const char *what) {
+    int mismatches = 0;
+    for (size_t i = 0; i < (size_t)N_TOKENS * V; i++)
+        if (memcmp(&a->logits[i], &b->logits[i], sizeof(float)) != 0 && mismatches++ < 5)
+            fprintf(stderr, "%s: logit %zu (token %zu) differs: %.9g vs %.9g\n", what, i, i / V,
+                    a->logits[i], b->logits[i]);
+    CHECK_INT_EQ(mismatches, 0);
+    CHECK(memcmp(a->k_cache, b->k_cache, a->cache_bytes) == 0);
+    CHECK(memcmp(a->v_cache, b->v_cache, a->cache_bytes) == 0);
+}
+
+/* max |engine - fakequant| / max |fakequant| over all logits. */
+static double fakequant_error(const flx_qmodel *qm, const int32_t *tokens, const run_result *r) {
+    flx_error err;
+    flx_fakequant_state s;
+    int V = qm->config.vocab_size;
+    if (flx_fakequant_state_init(&s, qm, 64, N_TOKENS, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1e9;
+    }
+    float *logits = malloc(sizeof(float) * N_TOKENS * V);
+    double worst = 0, scale = 0;
+    if (flx_fakequant_forward(qm, &s, tokens, N_TOKENS, 0, logits, 1, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        worst = 1e9;
+    }
+    for (size_t i = 0; i < (size_t)N_TOKENS * V; i++) {
+        if (fabs(logits[i]) > scale) scale = fabs(logits[i]);
+        double d = fabs((double)logits[i] - r->logits[i]);
+        if (d > worst) worst = d;
+        if (getenv("FLX_DEBUG") && d > 1e-3) fprintf(stderr, "pos %zu id %zu: %g vs %g\n", i / V, i % V, logits[i], r->logits[i]);
+    }
+    free(logits);
+    flx_fakequant_state_free(&s);
+    return worst / (scale > 0 ? scale : 1);
+}
+
+int main(void) {
+    char path[1024];
+    flx_error err;
+    flx_model model;
+    flx_tokenizer *tok = NULL;
+    size_t len;
+    CHECK_INT_EQ(flx_model_load(&model, flx_data_path(path, sizeof path, "models/stories260K/stories260K.bin"), &err), 0);
+    CHECK_INT_EQ(flx_tokenizer_load(&tok, flx_data_path(path, sizeof path, "models/stories260K/tok512.bin"), &err), 0);
+    char *text = flx_read_text_file(flx_data_path(path, sizeof path, "text/wikitext-2/wiki.test.raw"), &len, &err);
+    if (flx_check_failures || !text) return flx_check_report("test_engines");
+    int32_t *calib;
+    int n_calib;
+    CHECK_INT_EQ(flx_tokenizer_encode(tok, text, len, 0, &calib, &n_calib, &err), 0);
+
+    /* The prompt: BOS and a story opening, 41 tokens. */
+    const char *prompt = "Once upon a time, there was a little dog named Max. Max liked to run in the park with his friend Sam, and every morning they played with a big red ball near the old tree.";
+    int32_t *ids;
+    int n_ids;
+    CHECK_INT_EQ(flx_tokenizer_encode(tok, prompt, strlen(prompt), FLX_ENCODE_BOS, &ids, &n_ids, &err), 0);
+    CHECK(n_ids >= N_TOKENS);
+    if (flx_check_failures) return flx_check_report("test_engines");
+
+    const char *recipes[] = {"rtn-w8a8", "rtn-w4a8", "rtn-w4a4"};
+    for (int r = 0; r < 3; r++) {
+        flx_qmodel qm;
+        const flx_recipe *recipe = flx_recipe_find(recipes[r], &err);
+        CHECK(recipe != NULL);
+        if (!recipe || flx_recipe_apply(&qm, &model, recipe, &err) != 0) {
+            fprintf(stderr, "%s: %s\n", recipes[r], err.msg);
+            flx_check_failures++;
+            continue;
+        }
+        flx_calib_result cr;
+        CHECK_INT_EQ(flx_calibrate(&qm, calib, n_calib, 1, 2048, &cr, &err), 0);
+        int V = qm.config.vocab_size;
+
+        /* Decode-only under three configurations, then prefill + decode. */
+        run_result base, other, mixed, all_prefill;
+        CHECK_INT_EQ(run(&qm, "u280-ref", ids, 0, &base), 0);
+        CHECK_INT_EQ(run(&qm, "tiny", ids, 0, &other), 0);
+        check_identical(&base, &other, V, "decode u280-ref vs tiny");
+        free_result(&other);
+        CHECK_INT_EQ(run(&qm, "small", ids, 0, &other), 0);
+        check_identical(&base, &other, V, "decode u280-ref vs small");
+        free_result(&other);
+        CHECK_INT_EQ(run(&qm, "small", ids, N_PREFILL, &mixed), 0);
+        check_identical(&base, &mixed, V, "prefill+decode vs decode-only");
+        free_result(&mixed);
+        CHECK_INT_EQ(run(&qm, "u280-ref", ids, N_TOKENS, &all_prefill), 0);
+        check_identical(&base, &all_prefill, V, "prefill-only vs decode-only");
+        free_result(&all_prefill);
+
+        /* The independently written fake-quant model agrees to 1e-5. */
+        double rel = fakequant_error(&qm, ids, &base);
+        printf("%s: max |engine - fakequant| / max |logit| = %.3g\n", recipes[r], rel);
+        CHECK(rel <= 1e-5);
+        free_result(&base);
+        flx_qmodel_free(&qm);
+    }
+    free(ids);
+    free(calib);
+    free(text);
+    flx_tokenizer_free(tok);
+    flx_model_free(&model);
+    return flx_check_report("test_engines");
+}
