@@ -6,7 +6,11 @@
  * is `lanes` int8 bytes; a 4-bit word is lanes/2 bytes where byte j holds
  * lane j in its low nibble and lane j + lanes/2 in its high nibble
  * (two's-complement nibbles). Rows past the end of the matrix are zero
- * weights. engines/weight_stream.c packs matrices into this layout. */
+ * weights. engines/weight_stream.c packs matrices into this layout.
+ *
+ * Activation codes are at most 8 bits (-255..255 covers uint8 and int8):
+ * the 4-bit decode path sums four products in 16 bits, exact within that
+ * range. */
 #ifndef FLEXLLM_KERNELS_LINEAR_H
 #define FLEXLLM_KERNELS_LINEAR_H
 

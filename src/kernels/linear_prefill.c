@@ -28,7 +28,7 @@ tile_loop:
             }
         const uint8_t *words = w_stream + (long)tile * d_in * word_bytes;
     input_loop:
-        for (int i = 0; i < d_in && i < FLX_MAX_LINEAR_IN; i++) {
+        for (int i = 0; i < d_in; i++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS loop_tripcount min = 64 max = 16384
             const uint8_t *w = words + (long)i * word_bytes;
@@ -39,7 +39,7 @@ tile_loop:
                 int32_t *s = sums[t];
                 if (bits == 4) {
                 lane4_loop:
-                    for (int j = 0; j < half && j < FLX_MAX_WP / 2; j++) {
+                    for (int j = 0; j < half; j++) {
 #pragma HLS UNROLL
                         s[j] += xv * nibble(w[j]);
                         s[j + half] += xv * nibble((uint32_t)w[j] >> 4);
