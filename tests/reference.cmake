@@ -33,6 +33,10 @@ flexllm_cli_test(cli_ppl_two_windows 0 "windows  2.*ppl      [0-9.]+"
                  ppl --model ${stories_bin} --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt --ctx 128 --max-windows 2)
 flexllm_cli_test(cli_ppl_json 0 "\"method\": \"llamacpp\".*\"windows\": 3"
                  ppl --model ${stories_bin} --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt --ctx 64 --max-windows 3 --method llamacpp --json)
-flexllm_cli_test(cli_tokenize_decode_bad_id 2 "invalid token id '99999'"
-                 tokenize --tokenizer ${stories_tok} --decode)
+flexllm_cli_test_stdin(cli_tokenize_decode_bad_id 2 "invalid token id '99999'" "1 403 99999"
+                       tokenize --tokenizer ${stories_tok} --decode)
+flexllm_cli_test_stdin(cli_tokenize_decode 0 "^Once upon a time$" "1 403 407 261 378"
+                       tokenize --tokenizer ${stories_tok} --decode)
+flexllm_cli_test_stdin(cli_tokenize_encode 0 "^1\n403\n407\n261\n378\n$" "Once upon a time"
+                       tokenize --tokenizer ${stories_tok} --bos)
 flexllm_cli_test(cli_tokenize_needs_one_source 2 "exactly one of --tokenizer PATH and --model PATH" tokenize)

@@ -248,9 +248,7 @@ static void test_distribute(void) {
     static const int ns[] = {1, 100, FLX_MAX_DIM};
     uint32_t seed = 71;
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
-        /* NOTE: n_out stays at 4 or below because the kernel copies to at most
-         * 4 consumers, although its header promises n_out. */
-        for (int n_out = 1; n_out <= 4; n_out++) {
+        for (int n_out = 1; n_out <= FLX_MAX_CONSUMERS; n_out++) {
             int n = ns[k];
             float *x = ref_alloc(sizeof(float) * (size_t)n);
             dim_rows *out = ref_alloc(sizeof(dim_rows) * (size_t)n_out);

@@ -26,7 +26,7 @@ void flx_silu_gate_kernel(const float gate[FLX_MAX_FFN], const float up[FLX_MAX_
 void flx_residual_add_kernel(float x[FLX_MAX_DIM], const float y[FLX_MAX_DIM], int n);
 
 /* In-place normalized Walsh-Hadamard transform in natural (Sylvester)
- * order of n = 2^log2n elements: x <- H_n x / sqrt(n). */
+ * order of n = 2^log2n <= FLX_MAX_FFN elements: x <- H_n x / sqrt(n). */
 void flx_fwht_kernel(float x[FLX_MAX_FFN], int log2n);
 
 /* Copies row `token` of the float table [vocab][dim] into out. */

@@ -21,5 +21,6 @@
 #define FLX_MAX_KP 128          /* keys per QK tile */
 #define FLX_MAX_VP 128          /* head-dim lanes of the AV array */
 #define FLX_MAX_BLOCKS 8        /* weight streams of a blocked linear */
+#define FLX_MAX_CONSUMERS 8     /* outputs of a stream distributor */
 
 #endif

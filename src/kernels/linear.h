@@ -5,7 +5,8 @@
  * i, one word holding the tile's `lanes` weights of column i. An 8-bit word
  * is `lanes` int8 bytes; a 4-bit word is lanes/2 bytes where byte j holds
  * lane j in its low nibble and lane j + lanes/2 in its high nibble
- * (two's-complement nibbles). Rows past the end of the matrix are zero
+ * (two's-complement nibbles). In a blocked prefill stream, `lanes` is the
+ * block's own wp/n_blocks lanes, so the pairing stays within the block. Rows past the end of the matrix are zero
  * weights. engines/weight_stream.c packs matrices into this layout.
  *
  * Activation codes are at most 8 bits (-255..255 covers uint8 and int8):

@@ -13,10 +13,12 @@ typedef struct flx_qparams {
     float offset; /* the clipped minimum (asymmetric), 0 (symmetric) */
 } flx_qparams;
 
-/* Quantizes x[n] with its own range: asymmetric to unsigned codes
+/* Quantizes x[n] (n >= 1) with its own range: asymmetric to unsigned codes
  * 0..2^bits-1 with offset = clip*min, or symmetric to
  * -(2^(bits-1)-1)..2^(bits-1)-1. One call per token (prefill) or per
- * vector (decode). */
+ * vector (decode).
+ * NOTE: a clip ratio below 1 scales min and max toward zero, so for a
+ * vector of one sign one end moves past the data; only clip 1 is used. */
 flx_qparams flx_quant_dynamic(const float x[FLX_MAX_LINEAR_IN], int n, int bits, bool asymmetric,
                               float clip, int16_t q[FLX_MAX_LINEAR_IN]);
 

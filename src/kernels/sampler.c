@@ -8,7 +8,8 @@ int flx_sample_topk_kernel(const float logits[FLX_MAX_VOCAB], int n, int k, floa
     int ids[FLX_MAX_TOPK];
 #pragma HLS ARRAY_PARTITION variable = best complete
 #pragma HLS ARRAY_PARTITION variable = ids complete
-    if (temperature <= 0.0f) k = 1;
+    if (k > FLX_MAX_TOPK) k = FLX_MAX_TOPK;
+    if (k < 1 || temperature <= 0.0f) k = 1;
     int kept = 0;
 
     /* Insertion into a sorted list of the k largest; a later equal logit

@@ -6,7 +6,8 @@
 
 #include "kernels/limits.h"
 
-/* Returns the sampled token id from logits[n]. k in 1..FLX_MAX_TOPK;
+/* Returns the sampled token id from logits[n], n >= 1. k is clamped to
+ * 1..FLX_MAX_TOPK;
  * temperature 0 returns the largest logit (the lowest id on ties);
  * top_p in (0, 1]; r in [0, 1). Candidates with equal logits keep id
  * order. */

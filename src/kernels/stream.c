@@ -6,7 +6,7 @@ element_loop:
 #pragma HLS PIPELINE II = 1
 #pragma HLS loop_tripcount min = 64 max = 8192
     consumer_loop:
-        for (int c = 0; c < n_out && c < 4; c++) {
+        for (int c = 0; c < n_out && c < FLX_MAX_CONSUMERS; c++) {
 #pragma HLS UNROLL
             out[c][i] = x[i];
         }

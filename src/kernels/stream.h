@@ -17,7 +17,7 @@ static inline void flx_block_slice(int n, int bp, int b, int *begin, int *count)
 }
 
 /* Copies the n-element vector x to each of n_out consumers (a 1-to-N
- * distributor), out [n_out][FLX_MAX_DIM]. */
+ * distributor), out [n_out][FLX_MAX_DIM], n_out <= FLX_MAX_CONSUMERS. */
 void flx_distribute_kernel(const float x[FLX_MAX_DIM], int n, int n_out, float out[][FLX_MAX_DIM]);
 
 /* Gathers block-partitioned slices (lane b wrote its slice at
