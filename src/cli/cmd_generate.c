@@ -6,7 +6,7 @@
 #include "cli/clock.h"
 #include "cli/cli.h"
 #include "cli/loaded_model.h"
-#include "cli/backend.h"
+#include "runtime/backend.h"
 #include "kernels/limits.h"
 #include "reference/sampler.h"
 

@@ -7,7 +7,7 @@
 #include "cli/loaded_model.h"
 #include "common/mapped_file.h"
 #include "eval/perplexity.h"
-#include "cli/backend.h"
+#include "runtime/backend.h"
 
 static const char *usage =
     "usage: flexllm ppl --model PATH --text FILE --ctx N [--tokenizer PATH]\n"

@@ -52,7 +52,10 @@ typedef struct flx_qmodel {
     /* Ownership of every buffer above. */
     void **owned;
     int n_owned, cap_owned;
-    flx_model *source;           /* float model kept alive for shared tensors, or NULL */
+    /* Float model the weights were quantized from, or NULL after loading an
+     * artifact. Borrowed: the norms and embedding may point into it, so it
+     * must outlive this model. */
+    flx_model *source;
 } flx_qmodel;
 
 void *flx_qmodel_alloc(flx_qmodel *m, size_t bytes, flx_error *err);

@@ -1,7 +1,7 @@
 /* The model a command runs on: the float reference, the fake-quant float
  * model of a quantized artifact, or the accelerator engines simulating it. */
-#ifndef FLEXLLM_CLI_BACKEND_H
-#define FLEXLLM_CLI_BACKEND_H
+#ifndef FLEXLLM_RUNTIME_BACKEND_H
+#define FLEXLLM_RUNTIME_BACKEND_H
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "cli/backend.h"
+#include "runtime/backend.h"
 
 #include <string.h>
 

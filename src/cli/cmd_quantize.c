@@ -1,0 +1,179 @@
+/* flexllm quantize: float checkpoint in, quantized artifact out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/loaded_model.h"
+#include "common/mapped_file.h"
+#include "quant/artifact.h"
+#include "quant/calibrate.h"
+#include "quant/recipe.h"
+
+static const char *usage_head =
+    "usage: flexllm quantize --model PATH --recipe NAME --calib FILE -o OUT\n"
+    "                        [--calib-tokens N] [--tokenizer PATH]\n"
+    "\n"
+    "Quantizes a float checkpoint with round-to-nearest per-channel weights,\n"
+    "calibrates the static INT8 attention scales on a text, and writes one\n"
+    "safetensors artifact for the accelerator engines.\n"
+    "\n"
+    "  --model PATH        float checkpoint (any format flexllm generate accepts)\n"
+    "  --tokenizer PATH    tokenizer file; default: the model's own vocabulary\n"
+    "  --recipe NAME       quantization recipe, one of:\n";
+
+static const char *usage_tail =
+    "  --calib FILE        UTF-8 calibration text (required)\n"
+    "  --calib-tokens N    text tokens of FILE to calibrate on (default 2048), run in\n"
+    "                      windows of up to 512 positions\n"
+    "  -o OUT              output artifact (.safetensors)\n";
+
+static void print_usage(void) {
+    fputs(usage_head, stdout);
+    for (int i = 0; i < flx_recipe_count(); i++) {
+        const flx_recipe *r = flx_recipe_at(i);
+        printf("                        %-9s %s\n", r->name, r->summary);
+    }
+    fputs(usage_tail, stdout);
+}
+
+typedef struct quantize_options {
+    const char *model, *tokenizer, *recipe, *calib, *out;
+    long long calib_tokens;
+} quantize_options;
+
+static int parse_options(int argc, char **argv, quantize_options *o) {
+    const char *cmd = "quantize";
+    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_usage();
+            return -2;
+        }
+        if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") &&
+            strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "-o")) {
+            fprintf(stderr, "flexllm quantize: unknown option '%s' (see flexllm quantize --help)\n", a);
+            return -1;
+        }
+        if (!(v = flx_option_value(cmd, argc, argv, &i))) return -1;
+        if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+        else if (!strcmp(a, "--recipe")) o->recipe = v;
+        else if (!strcmp(a, "--calib")) o->calib = v;
+        else if (!strcmp(a, "-o")) o->out = v;
+        else if (flx_parse_int(cmd, a, v, 1, 1 << 30, &o->calib_tokens)) return -1;
+    }
+    const char *missing = !o->model    ? "--model PATH"
+                          : !o->recipe ? "--recipe NAME"
+                          : !o->out    ? "-o OUT"
+                                       : NULL;
+    if (missing) {
+        fprintf(stderr, "flexllm quantize: missing %s (see flexllm quantize --help)\n", missing);
+        return -1;
+    }
+    if (!o->calib) {
+        fprintf(stderr,
+                "flexllm quantize: missing --calib FILE: the static attention scales need a "
+                "calibration text, e.g. a WikiText-2 or TinyStories excerpt\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Prints the smallest and largest of v [n]. */
+static void print_range(const char *label, const float *v, int n) {
+    float lo = v[0], hi = v[0];
+    for (int i = 1; i < n; i++) {
+        if (v[i] < lo) lo = v[i];
+        if (v[i] > hi) hi = v[i];
+    }
+    printf("  %s %.3g..%.3g", label, (double)lo, (double)hi);
+}
+
+static void print_summary(const flx_qmodel *qm, const flx_recipe *r, const char *out) {
+    const flx_config *c = &qm->config;
+    printf("weights  %d-bit per-channel RTN, LM head %d-bit\n", r->weight_bits, r->lm_head_weight_bits);
+    printf("inputs   %d-bit %s per token, LM head %d-bit %s\n", r->act.bits,
+           r->act.asymmetric ? "asymmetric" : "symmetric", r->lm_head_act.bits,
+           r->lm_head_act.asymmetric ? "asymmetric" : "symmetric");
+    printf("attention scales per layer (min..max over heads):\n");
+    for (int l = 0; l < c->n_layers; l++) {
+        const flx_qlayer *ql = &qm->layers[l];
+        printf("  layer %d:", l);
+        print_range("q_scale", ql->q_scale, c->n_heads);
+        print_range("k_scale", ql->k_scale, c->n_kv_heads);
+        print_range("v_scale", ql->v_scale, c->n_kv_heads);
+        printf("\n");
+    }
+    struct stat st;
+    if (stat(out, &st) == 0)
+        printf("wrote    %s (%.2f MiB, %lld bytes)\n", out, (double)st.st_size / (1024.0 * 1024.0),
+               (long long)st.st_size);
+}
+
+int flx_cmd_quantize(int argc, char **argv) {
+    quantize_options o;
+    int prc = parse_options(argc, argv, &o);
+    if (prc == -2) return FLX_EXIT_OK;
+    if (prc != 0) return FLX_EXIT_BAD_INPUT;
+
+    flx_error err;
+    const flx_recipe *recipe = flx_recipe_find(o.recipe, &err);
+    if (!recipe) {
+        fprintf(stderr, "flexllm quantize: %s\n", err.msg);
+        return FLX_EXIT_BAD_INPUT;
+    }
+    size_t text_len = 0;
+    char *text = flx_read_text_file(o.calib, &text_len, &err);
+    if (!text) {
+        fprintf(stderr, "flexllm quantize: %s\n", err.msg);
+        return FLX_EXIT_BAD_INPUT;
+    }
+    flx_loaded_model lm;
+    int rc = flx_load_model_and_tokenizer("quantize", o.model, o.tokenizer, 1, &lm);
+    if (rc != 0) {
+        free(text);
+        return rc;
+    }
+    int32_t *tokens = NULL;
+    int n_tokens = 0;
+    flx_qmodel qm = {0};
+    rc = FLX_EXIT_BAD_INPUT;
+    if (flx_tokenizer_encode(lm.tokenizer, text, text_len, 0, &tokens, &n_tokens, &err) != 0) {
+        fprintf(stderr, "flexllm quantize: %s: %s\n", o.calib, err.msg);
+        goto done;
+    }
+    if (flx_recipe_apply(&qm, &lm.model, recipe, &err) != 0) {
+        fprintf(stderr, "flexllm quantize: %s\n", err.msg);
+        goto done;
+    }
+    printf("model    %s\nrecipe   %s\n", o.model, recipe->name);
+
+    flx_calib_result cal;
+    if (flx_calibrate(&qm, tokens, n_tokens, flx_tokenizer_bos(lm.tokenizer), o.calib_tokens, &cal,
+                      &err) != 0) {
+        fprintf(stderr, "flexllm quantize: %s: %s\n", o.calib, err.msg);
+        goto done;
+    }
+    printf("calib    %s: %ld of its %d tokens, %d window(s) of up to %d positions\n", o.calib,
+           cal.n_tokens, n_tokens, cal.n_windows, cal.window);
+
+    flx_artifact_provenance prov = {.calib_tokens = cal.n_tokens};
+    snprintf(prov.source_model, sizeof prov.source_model, "%s", o.model);
+    snprintf(prov.calib_text, sizeof prov.calib_text, "%s", o.calib);
+    if (flx_artifact_save(&qm, &prov, o.out, &err) != 0) {
+        fprintf(stderr, "flexllm quantize: %s\n", err.msg);
+        rc = FLX_EXIT_FAILURE;
+        goto done;
+    }
+    print_summary(&qm, recipe, o.out);
+    rc = FLX_EXIT_OK;
+done:
+    flx_qmodel_free(&qm);
+    free(tokens);
+    free(text);
+    flx_loaded_model_free(&lm);
+    return rc;
+}

@@ -1,0 +1,746 @@
+#include "quant/artifact.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mapped_file.h"
+#include "modelio/safetensors.h"
+
+/* Largest n_heads * head_dim accepted from a file, far above real models. */
+#define FLX_ARTIFACT_MAX_WIDTH (1 << 20)
+
+/* ---- The tensor list, shared by the writer and the loader ---- */
+
+typedef enum tensor_kind {
+    TENSOR_F32,     /* float32 vector or matrix */
+    TENSOR_CODES,   /* weight codes of one qlinear */
+} tensor_kind;
+
+/* One tensor of the file and the qmodel field it comes from or goes to.
+ * Exactly one of ro, rw, value and linear is set. */
+typedef struct tensor_desc {
+    char name[48];
+    tensor_kind kind;
+    int n_dims;
+    int64_t shape[2];        /* as stored: codes of 4-bit weights have ceil(d_in/2) columns */
+    const float **ro;        /* F32 field the qmodel does not write through */
+    float **rw;              /* F32 field the qmodel may write through */
+    float *value;            /* F32 scalar field, stored as shape [1] */
+    flx_qlinear *linear;     /* TENSOR_CODES: the layer; also fixes bits and d_in */
+} tensor_desc;
+
+typedef struct tensor_list {
+    tensor_desc *items; /* [n] */
+    int n, cap;
+} tensor_list;
+
+static tensor_desc *add_desc(tensor_list *list, flx_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static tensor_desc *add_desc(tensor_list *list, flx_error *err, const char *fmt, ...) {
+    if (list->n == list->cap) {
+        int cap = list->cap ? 2 * list->cap : 64;
+        tensor_desc *grown = realloc(list->items, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            flx_fail(err, "out of memory listing %d artifact tensors", cap);
+            return NULL;
+        }
+        list->items = grown;
+        list->cap = cap;
+    }
+    tensor_desc *d = &list->items[list->n++];
+    memset(d, 0, sizeof *d);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->name, sizeof d->name, fmt, ap);
+    va_end(ap);
+    return d;
+}
+
+static int add_vector(tensor_list *list, const char *name, int64_t n, const float **ro, float **rw,
+                      float *value, flx_error *err) {
+    tensor_desc *d = add_desc(list, err, "%s", name);
+    if (!d) return -1;
+    d->kind = TENSOR_F32;
+    d->n_dims = 1;
+    d->shape[0] = n;
+    d->ro = ro;
+    d->rw = rw;
+    d->value = value;
+    return 0;
+}
+
+/* L.q, L.scale and L.rowsum of one linear whose d_out, d_in and bits are set. */
+static int add_linear(tensor_list *list, const char *prefix, flx_qlinear *lin, flx_error *err) {
+    tensor_desc *d = add_desc(list, err, "%s.q", prefix);
+    if (!d) return -1;
+    d->kind = TENSOR_CODES;
+    d->n_dims = 2;
+    d->shape[0] = lin->d_out;
+    d->shape[1] = lin->bits == 4 ? (lin->d_in + 1) / 2 : lin->d_in;
+    d->linear = lin;
+    char name[48];
+    snprintf(name, sizeof name, "%s.scale", prefix);
+    if (add_vector(list, name, lin->d_out, NULL, &lin->scale, NULL, err) != 0) return -1;
+    snprintf(name, sizeof name, "%s.rowsum", prefix);
+    return add_vector(list, name, lin->d_out, NULL, &lin->rowsum, NULL, err);
+}
+
+static const char *const linear_names[7] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+                                            "ffn_gate", "ffn_up", "ffn_down"};
+
+static flx_qlinear *layer_linear(flx_qlayer *l, int i) {
+    flx_qlinear *all[7] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
+    return all[i];
+}
+
+/* Lists the tensors of qm, whose config, layers array, and linear shapes
+ * and bits must be set. */
+static int build_tensor_list(tensor_list *list, flx_qmodel *qm, int has_rope_freqs, flx_error *err) {
+    const flx_config *c = &qm->config;
+    if (add_vector(list, "token_embd", 0, &qm->token_embedding, NULL, NULL, err) != 0) return -1;
+    tensor_desc *emb = &list->items[list->n - 1];
+    emb->n_dims = 2;
+    emb->shape[0] = c->vocab_size;
+    emb->shape[1] = c->dim;
+    if (add_vector(list, "output_norm", c->dim, &qm->output_norm, NULL, NULL, err) != 0) return -1;
+    if (has_rope_freqs &&
+        add_vector(list, "rope_freqs", c->rope_dim / 2, &qm->rope_freqs, NULL, NULL, err) != 0)
+        return -1;
+    for (int l = 0; l < c->n_layers; l++) {
+        flx_qlayer *ql = &qm->layers[l];
+        char name[48];
+        snprintf(name, sizeof name, "blk.%d.attn_norm", l);
+        if (add_vector(list, name, c->dim, &ql->attn_norm, NULL, NULL, err) != 0) return -1;
+        snprintf(name, sizeof name, "blk.%d.ffn_norm", l);
+        if (add_vector(list, name, c->dim, &ql->ffn_norm, NULL, NULL, err) != 0) return -1;
+        for (int i = 0; i < 7; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s", l, linear_names[i]);
+            if (add_linear(list, name, layer_linear(ql, i), err) != 0) return -1;
+        }
+        snprintf(name, sizeof name, "blk.%d.q_scale", l);
+        if (add_vector(list, name, c->n_heads, NULL, &ql->q_scale, NULL, err) != 0) return -1;
+        snprintf(name, sizeof name, "blk.%d.k_scale", l);
+        if (add_vector(list, name, c->n_kv_heads, NULL, &ql->k_scale, NULL, err) != 0) return -1;
+        snprintf(name, sizeof name, "blk.%d.v_scale", l);
+        if (add_vector(list, name, c->n_kv_heads, NULL, &ql->v_scale, NULL, err) != 0) return -1;
+        snprintf(name, sizeof name, "blk.%d.prob_scale", l);
+        if (add_vector(list, name, 1, NULL, NULL, &ql->prob_scale, err) != 0) return -1;
+    }
+    return add_linear(list, "output", &qm->lm_head, err);
+}
+
+static uint64_t desc_bytes(const tensor_desc *d) {
+    uint64_t n = (uint64_t)d->shape[0] * (uint64_t)(d->n_dims == 2 ? d->shape[1] : 1);
+    return d->kind == TENSOR_F32 ? 4 * n : n;
+}
+
+static const char *desc_dtype(const tensor_desc *d) {
+    if (d->kind == TENSOR_F32) return "F32";
+    return d->linear->bits == 4 ? "U8" : "I8";
+}
+
+/* ---- Writer ---- */
+
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(strbuf *b, const char *fmt, ...) {
+    if (b->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->s && (size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len <= (size_t)n) cap *= 2;
+        char *grown = realloc(b->s, cap);
+        if (!grown) {
+            b->failed = 1;
+            return;
+        }
+        b->s = grown;
+        b->cap = cap;
+    }
+}
+
+/* A JSON string literal: quotes, backslashes and control bytes escaped. */
+static void sb_json_string(strbuf *b, const char *s) {
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') sb_printf(b, "\\%c", ch);
+        else if (ch < 0x20) sb_printf(b, "\\u%04x", ch);
+        else sb_printf(b, "%c", ch);
+    }
+    sb_printf(b, "\"");
+}
+
+static void meta_str(strbuf *b, const char *key, const char *value) {
+    sb_printf(b, ",");
+    sb_json_string(b, key);
+    sb_printf(b, ":");
+    sb_json_string(b, value);
+}
+
+static void meta_int(strbuf *b, const char *key, long long value) {
+    char text[32];
+    snprintf(text, sizeof text, "%lld", value);
+    meta_str(b, key, text);
+}
+
+/* %.9g reproduces every float exactly when read back with strtof. */
+static void meta_float(strbuf *b, const char *key, float value) {
+    char text[32];
+    snprintf(text, sizeof text, "%.9g", (double)value);
+    meta_str(b, key, text);
+}
+
+static const char *rope_scaling_name(flx_rope_scaling_type t) {
+    if (t == FLX_ROPE_SCALING_LINEAR) return "linear";
+    if (t == FLX_ROPE_SCALING_LLAMA3) return "llama3";
+    return "none";
+}
+
+static void write_metadata(strbuf *b, const flx_qmodel *qm, const flx_artifact_provenance *prov,
+                           int weight_bits) {
+    const flx_config *c = &qm->config;
+    sb_printf(b, "\"__metadata__\":{\"format\":\"" FLX_ARTIFACT_FORMAT "\"");
+    meta_str(b, "format_version", FLX_ARTIFACT_FORMAT_VERSION);
+    meta_str(b, "recipe", qm->recipe);
+    meta_int(b, "dim", c->dim);
+    meta_int(b, "n_layers", c->n_layers);
+    meta_int(b, "n_heads", c->n_heads);
+    meta_int(b, "n_kv_heads", c->n_kv_heads);
+    meta_int(b, "head_dim", c->head_dim);
+    meta_int(b, "ffn_dim", c->ffn_dim);
+    meta_int(b, "vocab_size", c->vocab_size);
+    meta_int(b, "context_length", c->context_length);
+    meta_float(b, "norm_eps", c->norm_eps);
+    meta_float(b, "rope_theta", c->rope_theta);
+    meta_int(b, "rope_dim", c->rope_dim);
+    meta_str(b, "rope_scaling", rope_scaling_name(c->rope_scaling.type));
+    meta_float(b, "rope_scaling_factor", c->rope_scaling.factor);
+    meta_float(b, "rope_low_freq_factor", c->rope_scaling.low_freq_factor);
+    meta_float(b, "rope_high_freq_factor", c->rope_scaling.high_freq_factor);
+    meta_int(b, "rope_original_context_length", c->rope_scaling.original_context_length);
+    meta_str(b, "tied_embeddings", c->tied_embeddings ? "true" : "false");
+    meta_int(b, "weight_bits", weight_bits);
+    meta_int(b, "lm_head_weight_bits", qm->lm_head.bits);
+    meta_int(b, "act_bits", qm->act.bits);
+    meta_str(b, "act_asymmetric", qm->act.asymmetric ? "true" : "false");
+    meta_float(b, "act_clip", qm->act.clip);
+    meta_int(b, "lm_head_act_bits", qm->lm_head_act.bits);
+    meta_str(b, "lm_head_act_asymmetric", qm->lm_head_act.asymmetric ? "true" : "false");
+    meta_float(b, "lm_head_act_clip", qm->lm_head_act.clip);
+    meta_str(b, "granularity", "per-channel");
+    meta_str(b, "attention", "int8-static-per-head");
+    meta_str(b, "probabilities", "uint8-static");
+    meta_str(b, "rotations", qm->online_hadamard_ffn ? "online-hadamard-ffn" : "none");
+    meta_str(b, "calib_text", prov ? prov->calib_text : "");
+    meta_int(b, "calib_tokens", prov ? prov->calib_tokens : 0);
+    meta_str(b, "source_model", prov ? prov->source_model : "");
+    sb_printf(b, "}");
+}
+
+/* Writes one tensor's bytes; 4-bit codes are packed a row at a time. */
+static int write_tensor(FILE *f, const tensor_desc *d, uint8_t *row_buf) {
+    if (d->kind == TENSOR_F32) {
+        const float *src = d->value;
+        if (d->ro) src = *d->ro;
+        if (d->rw) src = *d->rw;
+        size_t n = (size_t)(desc_bytes(d) / 4);
+        return fwrite(src, sizeof(float), n, f) == n ? 0 : -1;
+    }
+    const flx_qlinear *lin = d->linear;
+    if (lin->bits == 8) {
+        size_t n = (size_t)lin->d_out * lin->d_in;
+        return fwrite(lin->q, 1, n, f) == n ? 0 : -1;
+    }
+    size_t packed = (size_t)d->shape[1];
+    for (int o = 0; o < lin->d_out; o++) {
+        const int8_t *q = lin->q + (size_t)o * lin->d_in;
+        for (size_t j = 0; j < packed; j++) {
+            int i = (int)(2 * j);
+            unsigned lo = (unsigned)q[i] & 0xfu;
+            unsigned hi = i + 1 < lin->d_in ? (unsigned)q[i + 1] & 0xfu : 0u;
+            row_buf[j] = (uint8_t)(lo | hi << 4);
+        }
+        if (fwrite(row_buf, 1, packed, f) != packed) return -1;
+    }
+    return 0;
+}
+
+/* All layer linears must share one width, which the metadata records. */
+static int common_weight_bits(const flx_qmodel *qm, flx_error *err) {
+    int bits = qm->config.n_layers > 0 ? qm->layers[0].wq.bits : 8;
+    for (int l = 0; l < qm->config.n_layers; l++)
+        for (int i = 0; i < 7; i++) {
+            const flx_qlinear *lin = layer_linear(&qm->layers[l], i);
+            if (lin->bits != bits)
+                return flx_fail(err,
+                                "blk.%d.%s has %d-bit weights but blk.0.attn_q has %d; the artifact "
+                                "format needs one width for all layer linears",
+                                l, linear_names[i], lin->bits, bits);
+        }
+    return bits;
+}
+
+int flx_artifact_save(const flx_qmodel *qm, const flx_artifact_provenance *prov, const char *path,
+                      flx_error *err) {
+    tensor_list list = {0};
+    strbuf header = {0};
+    uint8_t *row_buf = NULL;
+    char tmp_path[1100];
+    FILE *f = NULL;
+    int rc = -1;
+
+    int weight_bits = common_weight_bits(qm, err);
+    if (weight_bits < 0) goto done;
+    /* The list only reads through its pointers here. */
+    if (build_tensor_list(&list, (flx_qmodel *)qm, qm->rope_freqs != NULL, err) != 0) goto done;
+
+    sb_printf(&header, "{");
+    write_metadata(&header, qm, prov, weight_bits);
+    uint64_t offset = 0;
+    size_t widest_row = 1;
+    for (int i = 0; i < list.n; i++) {
+        const tensor_desc *d = &list.items[i];
+        uint64_t bytes = desc_bytes(d);
+        sb_printf(&header, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", d->name, desc_dtype(d),
+                  (long long)d->shape[0]);
+        if (d->n_dims == 2) sb_printf(&header, ",%lld", (long long)d->shape[1]);
+        sb_printf(&header, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                  (unsigned long long)(offset + bytes));
+        offset += bytes;
+        if (d->n_dims == 2 && (size_t)d->shape[1] > widest_row) widest_row = (size_t)d->shape[1];
+    }
+    sb_printf(&header, "}");
+    /* Spaces after the JSON align the data section to 8 bytes. */
+    while (!header.failed && (8 + header.len) % 8 != 0) sb_printf(&header, " ");
+    if (header.failed) {
+        flx_fail(err, "%s: out of memory building the safetensors header", path);
+        goto done;
+    }
+    if (!(row_buf = flx_malloc(widest_row, err))) goto done;
+
+    snprintf(tmp_path, sizeof tmp_path, "%s.tmp", path);
+    f = fopen(tmp_path, "wb");
+    if (!f) {
+        flx_fail(err, "%s: cannot create the file: %s; check that its folder exists and is writable",
+                 tmp_path, strerror(errno));
+        goto done;
+    }
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) le[i] = (uint8_t)((uint64_t)header.len >> (8 * i));
+    int ok = fwrite(le, 1, 8, f) == 8 && fwrite(header.s, 1, header.len, f) == header.len;
+    for (int i = 0; ok && i < list.n; i++) ok = write_tensor(f, &list.items[i], row_buf) == 0;
+    int close_rc = fclose(f);
+    f = NULL;
+    if (!ok || close_rc != 0) {
+        flx_fail(err, "%s: write failed: %s; check the free disk space", tmp_path, strerror(errno));
+        remove(tmp_path);
+        goto done;
+    }
+    if (rename(tmp_path, path) != 0) {
+        flx_fail(err, "%s: cannot rename %s to it: %s", path, tmp_path, strerror(errno));
+        remove(tmp_path);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (f) fclose(f);
+    free(list.items);
+    free(header.s);
+    free(row_buf);
+    return rc;
+}
+
+/* ---- Loader ---- */
+
+static const char *meta_get(const flx_st_file *st, const char *key) {
+    for (int i = 0; i < st->n_metadata; i++)
+        if (strcmp(st->metadata[i].key, key) == 0) return st->metadata[i].value;
+    return NULL;
+}
+
+static const char *meta_require(const flx_st_file *st, const char *key, const char *path, flx_error *err) {
+    const char *v = meta_get(st, key);
+    if (!v)
+        flx_fail(err, "%s: metadata key '%s' is missing; the artifact is corrupt or was not written by "
+                      "flexllm quantize",
+                 path, key);
+    return v;
+}
+
+static int meta_read_int(const flx_st_file *st, const char *key, long long min, long long max,
+                         long long *out, const char *path, flx_error *err) {
+    const char *v = meta_require(st, key, path, err);
+    if (!v) return -1;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end != '\0' || x < min || x > max)
+        return flx_fail(err, "%s: metadata %s = '%s' is invalid (expected an integer from %lld to %lld)",
+                        path, key, v, min, max);
+    *out = x;
+    return 0;
+}
+
+static int meta_read_float(const flx_st_file *st, const char *key, float *out, const char *path,
+                           flx_error *err) {
+    const char *v = meta_require(st, key, path, err);
+    if (!v) return -1;
+    char *end = NULL;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (errno || end == v || *end != '\0' || !isfinite(x))
+        return flx_fail(err, "%s: metadata %s = '%s' is not a finite number", path, key, v);
+    *out = x;
+    return 0;
+}
+
+static int meta_read_bool(const flx_st_file *st, const char *key, bool *out, const char *path,
+                          flx_error *err) {
+    const char *v = meta_require(st, key, path, err);
+    if (!v) return -1;
+    if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+        return flx_fail(err, "%s: metadata %s = '%s' is invalid (expected true or false)", path, key, v);
+    *out = strcmp(v, "true") == 0;
+    return 0;
+}
+
+/* Checks that key has one of the values that this loader implements. */
+static int meta_expect(const flx_st_file *st, const char *key, const char *const *allowed, int n_allowed,
+                       const char *path, flx_error *err) {
+    const char *v = meta_require(st, key, path, err);
+    if (!v) return -1;
+    for (int i = 0; i < n_allowed; i++)
+        if (strcmp(v, allowed[i]) == 0) return 0;
+    return flx_fail(err, "%s: metadata %s = '%s' is not supported (expected '%s')", path, key, v,
+                    allowed[0]);
+}
+
+static int read_config(const flx_st_file *st, flx_config *c, const char *path, flx_error *err) {
+    struct {
+        const char *key;
+        int *field;
+    } ints[] = {
+        {"dim", &c->dim},
+        {"n_layers", &c->n_layers},
+        {"n_heads", &c->n_heads},
+        {"n_kv_heads", &c->n_kv_heads},
+        {"head_dim", &c->head_dim},
+        {"ffn_dim", &c->ffn_dim},
+        {"vocab_size", &c->vocab_size},
+        {"context_length", &c->context_length},
+        {"rope_dim", &c->rope_dim},
+        {"rope_original_context_length", &c->rope_scaling.original_context_length},
+    };
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        long long v;
+        if (meta_read_int(st, ints[i].key, 0, INT_MAX, &v, path, err) != 0) return -1;
+        *ints[i].field = (int)v;
+    }
+    if (meta_read_float(st, "norm_eps", &c->norm_eps, path, err) != 0 ||
+        meta_read_float(st, "rope_theta", &c->rope_theta, path, err) != 0 ||
+        meta_read_float(st, "rope_scaling_factor", &c->rope_scaling.factor, path, err) != 0 ||
+        meta_read_float(st, "rope_low_freq_factor", &c->rope_scaling.low_freq_factor, path, err) != 0 ||
+        meta_read_float(st, "rope_high_freq_factor", &c->rope_scaling.high_freq_factor, path, err) != 0 ||
+        meta_read_bool(st, "tied_embeddings", &c->tied_embeddings, path, err) != 0)
+        return -1;
+    const char *scaling = meta_require(st, "rope_scaling", path, err);
+    if (!scaling) return -1;
+    if (strcmp(scaling, "none") == 0) c->rope_scaling.type = FLX_ROPE_SCALING_NONE;
+    else if (strcmp(scaling, "linear") == 0) c->rope_scaling.type = FLX_ROPE_SCALING_LINEAR;
+    else if (strcmp(scaling, "llama3") == 0) c->rope_scaling.type = FLX_ROPE_SCALING_LLAMA3;
+    else
+        return flx_fail(err, "%s: metadata rope_scaling = '%s' is invalid (expected none, linear or llama3)",
+                        path, scaling);
+    return flx_config_validate(c, path, err);
+}
+
+static int read_act(const flx_st_file *st, const char *prefix, flx_act_quant *a, const char *path,
+                    flx_error *err) {
+    char key[64];
+    long long bits;
+    snprintf(key, sizeof key, "%s_bits", prefix);
+    if (meta_read_int(st, key, 4, 8, &bits, path, err) != 0) return -1;
+    if (bits != 4 && bits != 8)
+        return flx_fail(err, "%s: metadata %s = %lld is invalid (expected 4 or 8)", path, key, bits);
+    a->bits = (int)bits;
+    snprintf(key, sizeof key, "%s_asymmetric", prefix);
+    if (meta_read_bool(st, key, &a->asymmetric, path, err) != 0) return -1;
+    snprintf(key, sizeof key, "%s_clip", prefix);
+    if (meta_read_float(st, key, &a->clip, path, err) != 0) return -1;
+    if (!(a->clip > 0.0f && a->clip <= 1.0f))
+        return flx_fail(err, "%s: metadata %s = %g is invalid (expected a ratio in (0, 1])", path, key,
+                        (double)a->clip);
+    return 0;
+}
+
+static int read_weight_bits(const flx_st_file *st, const char *key, int *out, const char *path,
+                            flx_error *err) {
+    long long bits;
+    if (meta_read_int(st, key, 4, 8, &bits, path, err) != 0) return -1;
+    if (bits != 4 && bits != 8)
+        return flx_fail(err, "%s: metadata %s = %lld is invalid (expected 4 or 8)", path, key, bits);
+    *out = (int)bits;
+    return 0;
+}
+
+static void format_shape(char *out, size_t size, int n_dims, const int64_t *shape) {
+    if (n_dims == 1) snprintf(out, size, "[%lld]", (long long)shape[0]);
+    else if (n_dims == 2) snprintf(out, size, "[%lld, %lld]", (long long)shape[0], (long long)shape[1]);
+    else snprintf(out, size, "(%d dimensions)", n_dims);
+}
+
+/* Unpacks and range-checks the codes of one linear. */
+static int load_codes(flx_qlinear *lin, const uint8_t *src, const char *name, const char *path,
+                      flx_error *err) {
+    int qmax = (1 << (lin->bits - 1)) - 1;
+    if (lin->bits == 8) {
+        for (int o = 0; o < lin->d_out; o++)
+            for (int i = 0; i < lin->d_in; i++) {
+                int8_t v = (int8_t)src[(size_t)o * lin->d_in + i];
+                if (v < -qmax)
+                    return flx_fail(err, "%s: tensor %s: code [%d][%d] = %d is outside [-%d, %d]", path,
+                                    name, o, i, v, qmax, qmax);
+                lin->q[(size_t)o * lin->d_in + i] = v;
+            }
+        return 0;
+    }
+    size_t packed = ((size_t)lin->d_in + 1) / 2;
+    for (int o = 0; o < lin->d_out; o++)
+        for (int i = 0; i < lin->d_in + (lin->d_in & 1); i++) {
+            unsigned byte = src[(size_t)o * packed + (size_t)i / 2];
+            int nibble = (int)(i & 1 ? byte >> 4 : byte & 0xfu);
+            int v = nibble >= 8 ? nibble - 16 : nibble;
+            if (i == lin->d_in) {
+                if (v != 0)
+                    return flx_fail(err,
+                                    "%s: tensor %s: row %d: the unused high nibble of the last byte "
+                                    "is %d, expected 0",
+                                    path, name, o, v);
+                continue;
+            }
+            if (v < -qmax)
+                return flx_fail(err, "%s: tensor %s: code [%d][%d] = %d is outside [-%d, %d]", path, name,
+                                o, i, v, qmax, qmax);
+            lin->q[(size_t)o * lin->d_in + i] = (int8_t)v;
+        }
+    return 0;
+}
+
+/* Scales must be positive and finite; row sums must equal scale * (sum
+ * of codes), computed as the quantizer does. */
+static int check_linear(const flx_qlinear *lin, const char *prefix, const char *path, flx_error *err) {
+    for (int o = 0; o < lin->d_out; o++) {
+        float s = lin->scale[o];
+        if (!(s > 0.0f) || !isfinite(s))
+            return flx_fail(err, "%s: tensor %s.scale: entry %d = %g is not a positive number", path, prefix,
+                            o, (double)s);
+        long long code_sum = 0;
+        for (int i = 0; i < lin->d_in; i++) code_sum += lin->q[(size_t)o * lin->d_in + i];
+        float expected = (float)((double)s * (double)code_sum);
+        if (lin->rowsum[o] != expected)
+            return flx_fail(err,
+                            "%s: tensor %s.rowsum: entry %d = %.9g, but scale and codes give %.9g; the "
+                            "artifact is corrupt",
+                            path, prefix, o, (double)lin->rowsum[o], (double)expected);
+    }
+    return 0;
+}
+
+static int check_positive(const float *v, int n, const char *name, const char *path, flx_error *err) {
+    for (int i = 0; i < n; i++)
+        if (!(v[i] > 0.0f) || !isfinite(v[i]))
+            return flx_fail(err, "%s: tensor %s: entry %d = %g is not a positive number", path, name, i,
+                            (double)v[i]);
+    return 0;
+}
+
+/* Copies the tensors of list from st into buffers owned by qm. */
+static int load_tensors(flx_qmodel *qm, const tensor_list *list, const flx_st_file *st, const char *path,
+                        flx_error *err) {
+    for (int i = 0; i < list->n; i++) {
+        const tensor_desc *d = &list->items[i];
+        const flx_st_tensor *t = flx_st_find(st, d->name);
+        char want[64], have[64];
+        format_shape(want, sizeof want, d->n_dims, d->shape);
+        if (!t)
+            return flx_fail(err, "%s: tensor %s (%s %s) not found", path, d->name, desc_dtype(d), want);
+        if (strcmp(flx_st_dtype_name(t->dtype), desc_dtype(d)) != 0)
+            return flx_fail(err, "%s: tensor %s has dtype %s, expected %s", path, d->name,
+                            flx_st_dtype_name(t->dtype), desc_dtype(d));
+        int same = t->n_dims == d->n_dims;
+        for (int k = 0; same && k < d->n_dims; k++) same = t->shape[k] == d->shape[k];
+        if (!same) {
+            format_shape(have, sizeof have, t->n_dims, t->shape);
+            return flx_fail(err,
+                            "%s: tensor %s has shape %s, but the metadata (dim %d, %d heads, %d KV "
+                            "heads, head_dim %d, ffn_dim %d, vocab %d) implies %s",
+                            path, d->name, have, qm->config.dim, qm->config.n_heads,
+                            qm->config.n_kv_heads, qm->config.head_dim, qm->config.ffn_dim,
+                            qm->config.vocab_size, want);
+        }
+        const uint8_t *src = st->data + t->begin;
+        size_t bytes = (size_t)(t->end - t->begin);
+        if (d->kind == TENSOR_CODES) {
+            flx_qlinear *lin = d->linear;
+            if (!(lin->q = flx_qmodel_alloc(qm, (size_t)lin->d_out * lin->d_in, err))) return -1;
+            if (load_codes(lin, src, d->name, path, err) != 0) return -1;
+            continue;
+        }
+        float *buf = flx_qmodel_alloc(qm, bytes, err);
+        if (!buf) return -1;
+        memcpy(buf, src, bytes);
+        if (d->ro) *d->ro = buf;
+        if (d->rw) *d->rw = buf;
+        if (d->value) *d->value = buf[0];
+    }
+    /* Every tensor of the file must be one the metadata calls for. */
+    if (st->n_tensors != list->n)
+        for (int i = 0; i < st->n_tensors; i++) {
+            int known = 0;
+            for (int j = 0; j < list->n && !known; j++) known = strcmp(st->tensors[i].name, list->items[j].name) == 0;
+            if (!known)
+                return flx_fail(err, "%s: unexpected tensor %s for this model shape", path, st->tensors[i].name);
+        }
+    return 0;
+}
+
+static int check_values(const flx_qmodel *qm, const char *path, flx_error *err) {
+    const flx_config *c = &qm->config;
+    char name[48];
+    for (int l = 0; l < c->n_layers; l++) {
+        flx_qlayer *ql = &qm->layers[l];
+        for (int i = 0; i < 7; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s", l, linear_names[i]);
+            if (check_linear(layer_linear(ql, i), name, path, err) != 0) return -1;
+        }
+        snprintf(name, sizeof name, "blk.%d.q_scale", l);
+        if (check_positive(ql->q_scale, c->n_heads, name, path, err) != 0) return -1;
+        snprintf(name, sizeof name, "blk.%d.k_scale", l);
+        if (check_positive(ql->k_scale, c->n_kv_heads, name, path, err) != 0) return -1;
+        snprintf(name, sizeof name, "blk.%d.v_scale", l);
+        if (check_positive(ql->v_scale, c->n_kv_heads, name, path, err) != 0) return -1;
+        snprintf(name, sizeof name, "blk.%d.prob_scale", l);
+        if (check_positive(&ql->prob_scale, 1, name, path, err) != 0) return -1;
+    }
+    return check_linear(&qm->lm_head, "output", path, err);
+}
+
+static void copy_meta(char *out, size_t size, const flx_st_file *st, const char *key) {
+    const char *v = meta_get(st, key);
+    snprintf(out, size, "%s", v ? v : "");
+}
+
+static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const flx_st_file *st,
+                          const char *path, flx_error *err) {
+    const char *format = meta_get(st, "format");
+    if (!format || strcmp(format, FLX_ARTIFACT_FORMAT) != 0)
+        return flx_fail(err,
+                        "%s: metadata format is '%s', not '" FLX_ARTIFACT_FORMAT
+                        "': this is not a flexllm quantized artifact; create one with flexllm quantize",
+                        path, format ? format : "(missing)");
+    const char *version = meta_require(st, "format_version", path, err);
+    if (!version) return -1;
+    if (strcmp(version, FLX_ARTIFACT_FORMAT_VERSION) != 0)
+        return flx_fail(err,
+                        "%s: artifact format version '%s' is not supported (this build reads version "
+                        FLX_ARTIFACT_FORMAT_VERSION "); quantize the model again",
+                        path, version);
+
+    if (read_config(st, &qm->config, path, err) != 0) return -1;
+    /* flx_config_validate bounds each size; the products must fit an int too. */
+    long long q_width = (long long)qm->config.n_heads * qm->config.head_dim;
+    if (q_width > FLX_ARTIFACT_MAX_WIDTH)
+        return flx_fail(err, "%s: metadata n_heads %d x head_dim %d = %lld exceeds the limit of %d", path,
+                        qm->config.n_heads, qm->config.head_dim, q_width, FLX_ARTIFACT_MAX_WIDTH);
+    const char *recipe = meta_require(st, "recipe", path, err);
+    if (!recipe) return -1;
+    if (strlen(recipe) >= sizeof qm->recipe)
+        return flx_fail(err, "%s: metadata recipe name '%s' is longer than %zu bytes", path, recipe,
+                        sizeof qm->recipe - 1);
+    snprintf(qm->recipe, sizeof qm->recipe, "%s", recipe);
+    int weight_bits = 0, head_bits = 0;
+    if (read_weight_bits(st, "weight_bits", &weight_bits, path, err) != 0 ||
+        read_weight_bits(st, "lm_head_weight_bits", &head_bits, path, err) != 0 ||
+        read_act(st, "act", &qm->act, path, err) != 0 ||
+        read_act(st, "lm_head_act", &qm->lm_head_act, path, err) != 0)
+        return -1;
+    static const char *const granularity[] = {"per-channel"};
+    static const char *const attention[] = {"int8-static-per-head"};
+    static const char *const probabilities[] = {"uint8-static"};
+    static const char *const rotations[] = {"none", "online-hadamard-ffn"};
+    if (meta_expect(st, "granularity", granularity, 1, path, err) != 0 ||
+        meta_expect(st, "attention", attention, 1, path, err) != 0 ||
+        meta_expect(st, "probabilities", probabilities, 1, path, err) != 0 ||
+        meta_expect(st, "rotations", rotations, 2, path, err) != 0)
+        return -1;
+    qm->online_hadamard_ffn = strcmp(meta_get(st, "rotations"), "online-hadamard-ffn") == 0;
+
+    const flx_config *c = &qm->config;
+    int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;
+    qm->layers = flx_qmodel_alloc(qm, (size_t)c->n_layers * sizeof *qm->layers, err);
+    if (!qm->layers) return -1;
+    for (int l = 0; l < c->n_layers; l++) {
+        flx_qlayer *ql = &qm->layers[l];
+        int shapes[7][2] = {{q_dim, c->dim},  {kv_dim, c->dim},     {kv_dim, c->dim},    {c->dim, q_dim},
+                            {c->ffn_dim, c->dim}, {c->ffn_dim, c->dim}, {c->dim, c->ffn_dim}};
+        for (int i = 0; i < 7; i++)
+            *layer_linear(ql, i) = (flx_qlinear){.d_out = shapes[i][0], .d_in = shapes[i][1], .bits = weight_bits};
+    }
+    qm->lm_head = (flx_qlinear){.d_out = c->vocab_size, .d_in = c->dim, .bits = head_bits};
+
+    tensor_list list = {0};
+    int rc = build_tensor_list(&list, qm, flx_st_find(st, "rope_freqs") != NULL, err);
+    if (rc == 0) rc = load_tensors(qm, &list, st, path, err);
+    free(list.items);
+    if (rc != 0 || check_values(qm, path, err) != 0) return -1;
+
+    if (prov) {
+        long long tokens = 0;
+        if (meta_read_int(st, "calib_tokens", 0, LLONG_MAX, &tokens, path, err) != 0) return -1;
+        prov->calib_tokens = (long)tokens;
+        copy_meta(prov->calib_text, sizeof prov->calib_text, st, "calib_text");
+        copy_meta(prov->source_model, sizeof prov->source_model, st, "source_model");
+    }
+    return 0;
+}
+
+int flx_artifact_load(flx_qmodel *qm, flx_artifact_provenance *prov, const char *path, flx_error *err) {
+    memset(qm, 0, sizeof *qm);
+    if (prov) memset(prov, 0, sizeof *prov);
+    flx_mapped_file file;
+    if (flx_map_file(&file, path, err) != 0) return -1;
+    flx_st_file st;
+    int rc = flx_st_parse(&st, file.data, file.size, path, err);
+    if (rc == 0) {
+        rc = load_from_file(qm, prov, &st, path, err);
+        flx_st_free(&st);
+    }
+    flx_unmap_file(&file);
+    if (rc != 0) flx_qmodel_free(qm);
+    return rc;
+}
