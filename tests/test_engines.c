@@ -95,7 +95,6 @@ static double fakequant_error(const flx_qmodel *qm, const int32_t *tokens, const
         if (fabs(logits[i]) > scale) scale = fabs(logits[i]);
         double d = fabs((double)logits[i] - r->logits[i]);
         if (d > worst) worst = d;
-        if (getenv("FLX_DEBUG") && d > 1e-3) fprintf(stderr, "pos %zu id %zu: %g vs %g\n", i / V, i % V, logits[i], r->logits[i]);
     }
     free(logits);
     flx_fakequant_state_free(&s);

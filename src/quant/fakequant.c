@@ -14,7 +14,8 @@
 
 void flx_fakequant_state_free(flx_fakequant_state *s) {
     float **bufs[] = {&s->x,   &s->xb,  &s->xb2,   &s->q,         &s->k,           &s->v,
-                      &s->hb,  &s->hb2, &s->xq,    &s->wrows,     &s->att,         &s->key_cache,
+                      &s->hb,  &s->hb2, &s->xq,    &s->xcode,     &s->xscale,      &s->xoffset,
+                      &s->wrows,        &s->att,   &s->key_cache,
                       &s->value_cache,  &s->rope_cos, &s->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
@@ -59,6 +60,8 @@ int flx_fakequant_state_init(flx_fakequant_state *s, const flx_qmodel *qm, int m
         !(s->k = alloc_floats(B * kv_dim, err)) || !(s->v = alloc_floats(B * kv_dim, err)) ||
         !(s->hb = alloc_floats(B * ffn, err)) || !(s->hb2 = alloc_floats(B * ffn, err)) ||
         !(s->xq = alloc_floats(B * max3(dim, q_dim, ffn), err)) ||
+        !(s->xcode = alloc_floats(B * max3(dim, q_dim, ffn), err)) ||
+        !(s->xscale = alloc_floats(B, err)) || !(s->xoffset = alloc_floats(B, err)) ||
         !(s->wrows = alloc_floats((size_t)threads * max3(dim, q_dim, ffn), err)) ||
         !(s->att = alloc_floats((size_t)threads * max_seq, err)) ||
         !(s->key_cache = alloc_floats(cache, err)) || !(s->value_cache = alloc_floats(cache, err)) ||
@@ -82,6 +85,40 @@ static float clampf(float v, float lo, float hi) {
     if (v < lo) return lo;
     if (v > hi) return hi;
     return v;
+}
+
+/* Quantizes x [n] like flx_fakequant_dynamic and also returns the integer
+ * codes (as floats), the scale and the offset. */
+static void quantize_codes(float *dequant, float *codes, float *scale_out, float *offset_out, const float *x,
+                           int n, const flx_act_quant *aq) {
+    float lo = x[0], hi = x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+    }
+    float s, offset, qmin, qmax;
+    if (aq->asymmetric) {
+        qmin = 0.0f;
+        qmax = (float)((1 << aq->bits) - 1);
+        lo = aq->clip * lo;
+        hi = aq->clip * hi;
+        s = hi == lo ? 1.0f : (hi - lo) / qmax;
+        offset = lo;
+    } else {
+        qmax = (float)((1 << (aq->bits - 1)) - 1);
+        qmin = -qmax;
+        float m = aq->clip * fmaxf(fabsf(lo), fabsf(hi));
+        s = m == 0.0f ? 1.0f : m / qmax;
+        offset = 0.0f;
+    }
+    for (int i = 0; i < n; i++) {
+        float q = aq->asymmetric ? roundf((x[i] - offset) / s) : roundf(x[i] / s);
+        q = clampf(q, qmin, qmax);
+        codes[i] = q;
+        dequant[i] = aq->asymmetric ? s * q + offset : s * q;
+    }
+    *scale_out = s;
+    *offset_out = offset;
 }
 
 void flx_fakequant_dynamic(float *out, const float *x, int n, const flx_act_quant *aq) {
@@ -152,10 +189,13 @@ static void rope_rotate(float *x, const float *cos_t, const float *sin_t, int n_
 
 /* The dequantized input of a linear layer: x [n][d] quantized per token
  * with aq, or copied when aq is NULL. */
-static void linear_input(float *out, const float *x, int n, int d, const flx_act_quant *aq) {
+static void linear_input(flx_fakequant_state *s, const float *x, int n, int d, const flx_act_quant *aq) {
     for (int t = 0; t < n; t++) {
-        if (aq) flx_fakequant_dynamic(out + (size_t)t * d, x + (size_t)t * d, d, aq);
-        else memcpy(out + (size_t)t * d, x + (size_t)t * d, (size_t)d * sizeof(float));
+        if (aq)
+            quantize_codes(s->xq + (size_t)t * d, s->xcode + (size_t)t * d, &s->xscale[t], &s->xoffset[t],
+                           x + (size_t)t * d, d, aq);
+        else
+            memcpy(s->xq + (size_t)t * d, x + (size_t)t * d, (size_t)d * sizeof(float));
     }
 }
 
@@ -174,13 +214,33 @@ static double dot_double(const float *a, const float *b, int n) {
     return (s0 + s1) + (s2 + s3);
 }
 
-/* y[t][o] = sum_i x[t][i] * w[o][i] in double, rounded to float, for
- * x [n][d_in] and y [n][d_out]. The weights are w_float when given, else
- * the dequantized scale[o] * q[o][i], formed in wrows (one row of d_in
- * floats per thread, row_stride apart). */
-static void linear(float *y, const float *x, int n, const flx_qlinear *w, const float *w_float,
-                   float *wrows, size_t row_stride) {
+/* y[t][o] = sum_i x[t][i] * w[o][i] for x [n][d_in] (s->xq) and
+ * y [n][d_out]. With quantized activations (aq) and weights, the sum of
+ * code products is an exact integer and y takes the float expression of
+ * the quantized-inference spec: (acc * s_x) * scale[o] + offset * rowsum[o].
+ * Otherwise the sum runs in double over dequantized values: the weights
+ * are w_float when given, else scale[o] * q[o][i], formed in wrows (one row
+ * of d_in floats per thread, row_stride apart). */
+static void linear(float *y, const flx_fakequant_state *s, int n, const flx_qlinear *w,
+                   const float *w_float, const flx_act_quant *aq, float *wrows, size_t row_stride) {
+    const float *x = s->xq;
     int d_in = w->d_in, d_out = w->d_out;
+    if (aq && !w_float) {
+        long int_macs = (long)n * d_in * d_out;
+#pragma omp parallel for schedule(static) if (int_macs >= PARALLEL_MIN_MACS)
+        for (int o = 0; o < d_out; o++) {
+            const int8_t *q = w->q + (size_t)o * d_in;
+            for (int t = 0; t < n; t++) {
+                const float *codes = s->xcode + (size_t)t * d_in;
+                double acc = 0.0; /* integer-valued and below 2^53: exact */
+                for (int i = 0; i < d_in; i++) acc += (double)codes[i] * (double)q[i];
+                float v = ((float)acc * s->xscale[t]) * w->scale[o];
+                if (aq->asymmetric) v += s->xoffset[t] * w->rowsum[o];
+                y[(size_t)t * d_out + o] = v;
+            }
+        }
+        return;
+    }
     long macs = (long)n * d_in * d_out;
 #pragma omp parallel for schedule(static) if (macs >= PARALLEL_MIN_MACS)
     for (int o = 0; o < d_out; o++) {
@@ -227,9 +287,22 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             const float *vc = s->value_cache + layer_off + (size_t)kv * s->max_seq * hd;
             int n_ctx = pos + t + 1; /* later positions are masked out */
 
+            /* Quantized attention follows the spec's float expressions: the
+             * cache holds code * scale, and code = round(value / scale)
+             * recovers the INT8 code exactly. */
+            float q_scale = quantized ? ql->q_scale[h] : 1.0f, k_scale = quantized ? ql->k_scale[kv] : 1.0f;
+            float v_scale = quantized ? ql->v_scale[kv] : 1.0f;
+            float score_scale = (q_scale * k_scale) / sqrtf((float)hd);
             float max = -INFINITY;
             for (int p = 0; p < n_ctx; p++) {
-                att[p] = (float)dot_double(q, kc + (size_t)p * hd, hd) * inv_sqrt;
+                const float *k = kc + (size_t)p * hd;
+                if (quantized) {
+                    double acc = 0.0;
+                    for (int d = 0; d < hd; d++) acc += (double)roundf(q[d] / q_scale) * (double)roundf(k[d] / k_scale);
+                    att[p] = (float)acc * score_scale;
+                } else {
+                    att[p] = (float)dot_double(q, k, hd) * inv_sqrt;
+                }
                 if (att[p] > max) max = att[p];
             }
             float sum = 0.0f;
@@ -240,19 +313,19 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             float inv_sum = 1.0f / sum;
             for (int p = 0; p < n_ctx; p++) {
                 float prob = att[p] * inv_sum;
-                if (quantized) {
-                    float q8 = roundf(prob / prob_scale);
-                    q8 = clampf(q8, 0.0f, 255.0f);
-                    prob = q8 * prob_scale;
-                }
+                if (quantized) prob = clampf(roundf(prob / prob_scale), 0.0f, 255.0f); /* the UINT8 code */
                 att[p] = prob;
             }
 
             float *out = s->xb + (size_t)t * q_dim + (size_t)h * hd;
+            float out_scale = prob_scale * v_scale;
             for (int d = 0; d < hd; d++) {
                 double acc = 0.0;
-                for (int p = 0; p < n_ctx; p++) acc += (double)att[p] * (double)vc[(size_t)p * hd + d];
-                out[d] = (float)acc;
+                for (int p = 0; p < n_ctx; p++) {
+                    float v = vc[(size_t)p * hd + d];
+                    acc += (double)att[p] * (double)(quantized ? roundf(v / v_scale) : v);
+                }
+                out[d] = quantized ? (float)acc * out_scale : (float)acc;
             }
         }
     }
@@ -328,10 +401,10 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
         /* Attention RMSNorm, one quantized input for Q, K and V, RoPE. */
         for (int t = 0; t < n; t++)
             rmsnorm(s->xb + (size_t)t * dim, s->x + (size_t)t * dim, ql->attn_norm, dim, c->norm_eps);
-        linear_input(s->xq, s->xb, n, dim, act);
-        linear(s->q, s->xq, n, &ql->wq, fw ? fw->wq : NULL, s->wrows, row_stride);
-        linear(s->k, s->xq, n, &ql->wk, fw ? fw->wk : NULL, s->wrows, row_stride);
-        linear(s->v, s->xq, n, &ql->wv, fw ? fw->wv : NULL, s->wrows, row_stride);
+        linear_input(s, s->xb, n, dim, act);
+        linear(s->q, s, n, &ql->wq, fw ? fw->wq : NULL, act, s->wrows, row_stride);
+        linear(s->k, s, n, &ql->wk, fw ? fw->wk : NULL, act, s->wrows, row_stride);
+        linear(s->v, s, n, &ql->wv, fw ? fw->wv : NULL, act, s->wrows, row_stride);
         for (int t = 0; t < n; t++) {
             const float *cos_t = s->rope_cos + (size_t)(pos + t) * half;
             const float *sin_t = s->rope_sin + (size_t)(pos + t) * half;
@@ -361,16 +434,16 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
 
         /* Attention, output projection, residual. */
         attention(qm, s, l, n, pos);
-        linear_input(s->xq, s->xb, n, q_dim, act);
-        linear(s->xb2, s->xq, n, &ql->wo, fw ? fw->wo : NULL, s->wrows, row_stride);
+        linear_input(s, s->xb, n, q_dim, act);
+        linear(s->xb2, s, n, &ql->wo, fw ? fw->wo : NULL, act, s->wrows, row_stride);
         for (size_t i = 0; i < (size_t)n * dim; i++) s->x[i] += s->xb2[i];
 
         /* FFN RMSNorm, SwiGLU, optional Hadamard, down projection, residual. */
         for (int t = 0; t < n; t++)
             rmsnorm(s->xb + (size_t)t * dim, s->x + (size_t)t * dim, ql->ffn_norm, dim, c->norm_eps);
-        linear_input(s->xq, s->xb, n, dim, act);
-        linear(s->hb, s->xq, n, &ql->w_gate, fw ? fw->w_gate : NULL, s->wrows, row_stride);
-        linear(s->hb2, s->xq, n, &ql->w_up, fw ? fw->w_up : NULL, s->wrows, row_stride);
+        linear_input(s, s->xb, n, dim, act);
+        linear(s->hb, s, n, &ql->w_gate, fw ? fw->w_gate : NULL, act, s->wrows, row_stride);
+        linear(s->hb2, s, n, &ql->w_up, fw ? fw->w_up : NULL, act, s->wrows, row_stride);
         for (size_t i = 0; i < (size_t)n * ffn; i++) {
             float g = s->hb[i];
             s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
@@ -378,8 +451,8 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
         /* The source float w_down is not rotated, so float_weights skips R4. */
         if (qm->online_hadamard_ffn && !o->float_weights)
             for (int t = 0; t < n; t++) flx_fakequant_hadamard(s->hb + (size_t)t * ffn, ffn);
-        linear_input(s->xq, s->hb, n, ffn, act);
-        linear(s->xb2, s->xq, n, &ql->w_down, fw ? fw->w_down : NULL, s->wrows, row_stride);
+        linear_input(s, s->hb, n, ffn, act);
+        linear(s->xb2, s, n, &ql->w_down, fw ? fw->w_down : NULL, act, s->wrows, row_stride);
         for (size_t i = 0; i < (size_t)n * dim; i++) s->x[i] += s->xb2[i];
     }
 
@@ -389,7 +462,7 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
     for (int t = first; t < n; t++)
         rmsnorm(s->xb + (size_t)(t - first) * dim, s->x + (size_t)t * dim, qm->output_norm, dim,
                 c->norm_eps);
-    linear_input(s->xq, s->xb, n_out, dim, head_act);
-    linear(logits, s->xq, n_out, &qm->lm_head, o->float_weights ? src->output : NULL, s->wrows, row_stride);
+    linear_input(s, s->xb, n_out, dim, head_act);
+    linear(logits, s, n_out, &qm->lm_head, o->float_weights ? src->output : NULL, head_act, s->wrows, row_stride);
     return 0;
 }

@@ -40,6 +40,9 @@ typedef struct flx_fakequant_state {
     float *hb;          /* [max_batch][ffn_dim] gate, then SiLU(gate)*up */
     float *hb2;         /* [max_batch][ffn_dim] up */
     float *xq;          /* [max_batch][max(dim, q_dim, ffn_dim)] dequantized linear input */
+    float *xcode;       /* [max_batch][max(dim, q_dim, ffn_dim)] its integer codes */
+    float *xscale;      /* [max_batch] scale of each token's codes */
+    float *xoffset;     /* [max_batch] offset (asymmetric) of each token's codes */
     float *wrows;       /* [n_att_rows][max(dim, q_dim, ffn_dim)] dequantized weight row */
     float *att;         /* [n_att_rows][max_seq] scores, then probabilities, of one head */
     int n_att_rows;     /* one row per OpenMP thread */
