@@ -28,6 +28,7 @@ tile_loop:
     clear_loop:
         for (int j = 0; j < half; j++) {
 #pragma HLS UNROLL
+#pragma HLS loop_tripcount max = 128
             sums[j] = 0;
             sums_hi[j] = 0;
         }
@@ -91,6 +92,7 @@ tile_loop:
     drain_loop:
         for (int j = 0; j < half; j++) {
 #pragma HLS PIPELINE II = 1
+#pragma HLS loop_tripcount max = 128
             int row = tile * wp + j;
             if (row < n_rows) acc[row] = sums[j];
             if (row + half < n_rows) acc[row + half] = sums_hi[j];

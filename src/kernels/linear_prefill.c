@@ -9,6 +9,8 @@ static inline int32_t nibble(uint32_t v) {
 void flx_linear_prefill(const int16_t *x, int n_tokens, int d_in, int d_out, const uint8_t *w_stream,
                         int bits, int wp, int block, int n_blocks, int32_t *acc) {
 #pragma HLS INTERFACE m_axi port = w_stream bundle = weights
+    if (n_blocks < 1) n_blocks = 1;
+    if (wp > FLX_MAX_WP) wp = FLX_MAX_WP;
     int lanes = wp / n_blocks;
     int lane0 = block * lanes;
     int word_bytes = bits == 4 ? lanes / 2 : lanes;
@@ -41,6 +43,7 @@ tile_loop:
                 lane4_loop:
                     for (int j = 0; j < half; j++) {
 #pragma HLS UNROLL
+#pragma HLS loop_tripcount max = 128
                         s[j] += xv * nibble(w[j]);
                         s[j + half] += xv * nibble((uint32_t)w[j] >> 4);
                     }
