@@ -96,7 +96,7 @@ static void attention(const flx_config *c, flx_state *s, const float *k_cache, c
     int group = c->n_heads / c->n_kv_heads;
     float scale = 1.0f / sqrtf((float)head_dim);
     long work = (long)n * c->n_heads * (pos + n) * head_dim;
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work >= (1L << 16))
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work >= (1L << 18))
     for (int t = 0; t < n; t++) {
         for (int h = 0; h < c->n_heads; h++) {
             int thread = 0;

@@ -2,9 +2,10 @@
 
 #include <math.h>
 
-/* Below this many multiply-adds a call runs on one thread: the fork/join
- * overhead of OpenMP would exceed the work. */
-#define FLX_PARALLEL_MIN_MACS (1L << 15)
+/* Below this many multiply-adds (about 0.1 ms of work) a call runs on one
+ * thread: OpenMP's fork and join cost more than they save, and far more
+ * when another process occupies a core. */
+#define FLX_PARALLEL_MIN_MACS (1L << 18)
 
 static float dot(const float *a, const float *b, int n) {
     float sum = 0.0f;
