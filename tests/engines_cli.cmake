@@ -1,0 +1,55 @@
+# flexllm generate/ppl with --engine accel and fakequant, end to end.
+set(stories_bin "@DATA@/models/stories260K/stories260K.bin")
+set(stories_tok "@DATA@/models/stories260K/tok512.bin")
+set(wiki "@DATA@/text/wikitext-2/wiki.test.raw")
+
+flexllm_cli_test(cli_accel_quantize_w4a4 0 "wrote"
+                 quantize --model ${stories_bin} --tokenizer ${stories_tok} --recipe rtn-w4a4
+                 --calib ${wiki} --calib-tokens 1024 -o @TMP@/accel-w4a4.safetensors)
+set_tests_properties(cli_accel_quantize_w4a4 PROPERTIES FIXTURES_SETUP accel_artifact)
+
+flexllm_cli_test(cli_accel_generate_stats 0 "decode engine: [0-9]+ runs.*linear.*weights"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --prompt "Once upon a time"
+                 -n 12 --temperature 0 --engine accel --quantized @TMP@/accel-w4a4.safetensors --stats)
+flexllm_cli_test(cli_accel_generate_sampled 0 "^Once upon a time"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --prompt "Once upon a time"
+                 -n 12 --seed 3 --top-k 5 --engine accel --quantized @TMP@/accel-w4a4.safetensors --config tiny)
+flexllm_cli_test(cli_accel_ppl 0 "engine   accel.*windows  2.*prefill engine"
+                 ppl --model ${stories_bin} --tokenizer ${stories_tok} --text ${wiki} --ctx 64 --max-windows 2
+                 --engine accel --quantized @TMP@/accel-w4a4.safetensors --stats)
+flexllm_cli_test(cli_fakequant_ppl 0 "engine   fakequant.*windows  2"
+                 ppl --model ${stories_bin} --tokenizer ${stories_tok} --text ${wiki} --ctx 64 --max-windows 2
+                 --engine fakequant --quantized @TMP@/accel-w4a4.safetensors)
+flexllm_cli_test(cli_accel_bad_config 2 "'bogus' is neither a configuration name"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} -n 2
+                 --engine accel --quantized @TMP@/accel-w4a4.safetensors --config bogus)
+set_tests_properties(cli_accel_generate_stats cli_accel_generate_sampled cli_accel_ppl cli_fakequant_ppl
+                     cli_accel_bad_config PROPERTIES FIXTURES_REQUIRED accel_artifact)
+
+flexllm_cli_test(cli_accel_needs_quantized 2 "--engine accel needs --quantized FILE"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --engine accel)
+flexllm_cli_test(cli_accel_bad_engine 2 "invalid value 'gpu' for --engine"
+                 generate --model ${stories_bin} --engine gpu)
+flexllm_cli_test(cli_accel_missing_artifact 2 "no-such.safetensors"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --engine accel
+                 --quantized @TMP@/no-such.safetensors)
+
+# A configuration file with an odd lane count is rejected by name.
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/odd-lanes.cfg "# decode lanes must be even\ndecode.wp = 7\n")
+flexllm_cli_test(cli_accel_odd_lanes 2 "weight lanes must be even"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} -n 2 --engine accel
+                 --quantized @TMP@/accel-w4a4.safetensors --config ${CMAKE_CURRENT_BINARY_DIR}/odd-lanes.cfg)
+set_tests_properties(cli_accel_odd_lanes PROPERTIES FIXTURES_REQUIRED accel_artifact)
+
+# A model whose head dimension exceeds the kernels' compile-time maximum.
+flexllm_cli_test(cli_accel_big_head_synth 0 "wrote"
+                 synth --arch stories260k --dim 512 --heads 2 --kv-heads 2 --head-dim 256 --layers 1
+                 --tokenizer ${stories_tok} -o @TMP@/big-head.gguf)
+flexllm_cli_test(cli_accel_big_head_quantize 0 "wrote"
+                 quantize --model @TMP@/big-head.gguf --recipe rtn-w8a8 --calib ${wiki} --calib-tokens 64
+                 -o @TMP@/big-head.safetensors)
+flexllm_cli_test(cli_accel_big_head_rejected 2 "head_dim = 256 exceeds the kernel library's compile-time maximum 128"
+                 generate --model @TMP@/big-head.gguf -n 2 --engine accel --quantized @TMP@/big-head.safetensors)
+set_tests_properties(cli_accel_big_head_synth PROPERTIES FIXTURES_SETUP big_head_model)
+set_tests_properties(cli_accel_big_head_quantize PROPERTIES FIXTURES_REQUIRED big_head_model FIXTURES_SETUP big_head_artifact)
+set_tests_properties(cli_accel_big_head_rejected PROPERTIES FIXTURES_REQUIRED big_head_artifact)
