@@ -130,10 +130,10 @@ int flx_model_load(flx_model *model, const char *path, flx_error *err) {
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    if ((got == 4 && memcmp(magic, "GGUF", 4) == 0) || has_suffix(path, ".gguf"))
-        return flx_model_load_gguf(model, path, err);
     if (got == 4 && memcmp(magic, "GGML", 4) == 0)
         return flx_fail(err, "%s: old GGML/GGJT file; convert it to GGUF with llama.cpp", path);
+    if ((got == 4 && memcmp(magic, "GGUF", 4) == 0) || has_suffix(path, ".gguf"))
+        return flx_model_load_gguf(model, path, err);
     return flx_model_load_llama2c(model, path, err);
 }
 
