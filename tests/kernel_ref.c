@@ -73,6 +73,20 @@ void dequant_linear_ref(const int32_t *acc, int n, float x_scale, float x_offset
     }
 }
 
+void dequant_linear_split_ref(const int32_t *acc_hi, const int32_t *acc_lo, int n, float x_scale,
+                              float x_offset, int asymmetric, const float *w_scale, const float *w_rowsum,
+                              float *y) {
+    for (int o = 0; o < n; o++) {
+        double acc = 256.0 * (double)acc_hi[o] + (double)acc_lo[o];
+        float product = ((float)acc * x_scale) * w_scale[o];
+        if (asymmetric) {
+            float shift = x_offset * w_rowsum[o];
+            product = product + shift;
+        }
+        y[o] = product;
+    }
+}
+
 void attn_qk_ref(const int8_t *q, int n_q, const int32_t *q_pos, const int8_t *k, int n_keys,
                  int head_dim, float score_scale, float *scores) {
     for (int t = 0; t < n_q; t++)

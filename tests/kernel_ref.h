@@ -30,6 +30,13 @@ void quant_prob_u8_ref(const float *p, int n, float scale, uint8_t *q);
 void dequant_linear_ref(const int32_t *acc, int n, float x_scale, float x_offset, int asymmetric,
                         const float *w_scale, const float *w_rowsum, float *y);
 
+/* dequant_linear_ref for 16-bit weights run as two 8-bit passes: the
+ * accumulator 256 * acc_hi + acc_lo is formed in double (exact below 2^53)
+ * and rounded to float once. */
+void dequant_linear_split_ref(const int32_t *acc_hi, const int32_t *acc_lo, int n, float x_scale,
+                              float x_offset, int asymmetric, const float *w_scale, const float *w_rowsum,
+                              float *y);
+
 /* Attention scores of q [n_q][head_dim] against k [n_keys][head_dim]:
  * scores [n_q][n_keys] = (float)acc * score_scale for keys at or before
  * q_pos[t], else -1e30. */

@@ -1,5 +1,6 @@
-/* Quantizers and the linear dequantizer against the spec formulas in
- * kernel_ref.c, bit for bit, plus hand-worked cases. */
+/* Quantizers and the linear dequantizers (also the two-pass one of 16-bit
+ * weights) against the spec formulas in kernel_ref.c, bit for bit, plus
+ * hand-worked cases. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,136 @@ static void test_dequant_identity(void) {
     free(y);
 }
 
+static void test_dequant_split(void) {
+    const int n = 1000;
+    uint32_t seed = 21;
+    int32_t *hi = ref_alloc(sizeof(int32_t) * n), *lo = ref_alloc(sizeof(int32_t) * n);
+    float *w_scale = ref_alloc(sizeof(float) * n), *w_rowsum = ref_alloc(sizeof(float) * n);
+    float *y = ref_alloc(sizeof(float) * n), *want = ref_alloc(sizeof(float) * n);
+    for (int o = 0; o < n; o++) {
+        hi[o] = ref_rand_int(&seed, -(1 << 30), 1 << 30);
+        lo[o] = ref_rand_int(&seed, -(1 << 30), 1 << 30);
+        w_scale[o] = ref_rand_float(&seed, 1e-7f, 1e-4f);
+        w_rowsum[o] = ref_rand_float(&seed, -20.0f, 20.0f);
+    }
+
+    /* The int32 extremes, and accumulators of the size real layers give. */
+    hi[0] = INT32_MAX;
+    lo[0] = INT32_MAX;
+    hi[1] = INT32_MIN;
+    lo[1] = INT32_MIN;
+    hi[2] = 0;
+    lo[2] = -1;
+    for (int o = 3; o < 100; o++) {
+        hi[o] = ref_rand_int(&seed, -4000000, 4000000);
+        lo[o] = ref_rand_int(&seed, -4000000, 4000000);
+    }
+
+    for (int asym = 0; asym <= 1; asym++) {
+        flx_qparams xq = {0.0123f, -1.75f};
+        dequant_linear_split_ref(hi, lo, n, xq.scale, xq.offset, asym, w_scale, w_rowsum, want);
+        flx_dequant_linear_split(hi, lo, n, xq, asym, w_scale, w_rowsum, y);
+        compare_f32(asym ? "dequant split asym y" : "dequant split sym y", y, want, n);
+    }
+    free(hi);
+    free(lo);
+    free(w_scale);
+    free(w_rowsum);
+    free(y);
+    free(want);
+}
+
+/* 256 * 16777217 + 100 = 4294967652 lies 356 above 2^32, where floats are
+ * 512 apart, so it rounds up to 4294967808. Rounding acc_hi to float first
+ * would give 2^32. */
+static void test_dequant_split_hand_case(void) {
+    int32_t *hi = ref_alloc(sizeof(int32_t) * 2), *lo = ref_alloc(sizeof(int32_t) * 2);
+    float *one = ref_alloc(sizeof(float) * 2), *zero = ref_alloc(sizeof(float) * 2);
+    float *y = ref_alloc(sizeof(float) * 2);
+    hi[0] = 16777217;
+    lo[0] = 100;
+    hi[1] = 1; /* 256 - 1 = 255 */
+    lo[1] = -1;
+    one[0] = one[1] = 1.0f;
+    zero[0] = zero[1] = 0.0f;
+    flx_dequant_linear_split(hi, lo, 2, (flx_qparams){1.0f, 0.0f}, false, one, zero, y);
+    CHECK(y[0] == 4294967808.0f);
+    CHECK(y[1] == 255.0f);
+    free(hi);
+    free(lo);
+    free(one);
+    free(zero);
+    free(y);
+}
+
+/* 16-bit codes split into high and low bytes: the two 8-bit passes and the
+ * split dequantizer give the bits of one pass over the whole codes. */
+static void test_dequant_split_recombines(void) {
+    const int d_in = 200, d_out = 23;
+    uint32_t seed = 33;
+    float *x = ref_alloc(sizeof(float) * d_in);
+    int16_t *qx = ref_alloc(sizeof(int16_t) * d_in);
+    int8_t *w_hi = ref_alloc((size_t)d_out * d_in), *w_lo = ref_alloc((size_t)d_out * d_in);
+    int *codes = ref_alloc(sizeof(int) * (size_t)d_out * d_in);
+    int64_t *dot_hi = ref_alloc(sizeof(int64_t) * d_out), *dot_lo = ref_alloc(sizeof(int64_t) * d_out);
+    int32_t *acc_hi = ref_alloc(sizeof(int32_t) * d_out), *acc_lo = ref_alloc(sizeof(int32_t) * d_out);
+    int32_t *acc = ref_alloc(sizeof(int32_t) * d_out);
+    float *w_scale = ref_alloc(sizeof(float) * d_out), *w_rowsum = ref_alloc(sizeof(float) * d_out);
+    float *y = ref_alloc(sizeof(float) * d_out), *want = ref_alloc(sizeof(float) * d_out);
+
+    fill_vector(x, d_in, MIXED, &seed);
+    for (int o = 0; o < d_out; o++) {
+        w_scale[o] = ref_rand_float(&seed, 1e-6f, 1e-5f);
+        double rowsum = 0;
+        for (int i = 0; i < d_in; i++) {
+            /* Row 0 takes the extreme codes, the others random ones. */
+            int c = ref_rand_int(&seed, -32639, 32639);
+            if (o == 0) c = i % 2 ? 32639 : -32639;
+            int hi = (int)floor((c + 128) / 256.0);
+            codes[o * d_in + i] = c;
+            w_hi[o * d_in + i] = (int8_t)hi;
+            w_lo[o * d_in + i] = (int8_t)(c - 256 * hi);
+            rowsum += (double)w_scale[o] * c;
+        }
+        w_rowsum[o] = (float)rowsum;
+    }
+
+    for (int asym = 0; asym <= 1; asym++) {
+        flx_qparams xq = flx_quant_dynamic(x, d_in, 8, asym, 1.0f, qx);
+        linear_ref(qx, 1, w_hi, d_out, d_in, dot_hi);
+        linear_ref(qx, 1, w_lo, d_out, d_in, dot_lo);
+        for (int o = 0; o < d_out; o++) {
+            int64_t whole = 0;
+            for (int i = 0; i < d_in; i++) whole += (int64_t)qx[i] * codes[o * d_in + i];
+            CHECK(whole == 256 * dot_hi[o] + dot_lo[o]);
+            /* In int32, so that dequant_linear_ref can take it. */
+            CHECK(whole >= INT32_MIN);
+            CHECK(whole <= INT32_MAX);
+            acc[o] = (int32_t)whole;
+            acc_hi[o] = (int32_t)dot_hi[o];
+            acc_lo[o] = (int32_t)dot_lo[o];
+        }
+        dequant_linear_ref(acc, d_out, xq.scale, xq.offset, asym, w_scale, w_rowsum, want);
+        flx_dequant_linear_split(acc_hi, acc_lo, d_out, xq, asym, w_scale, w_rowsum, y);
+        compare_f32(asym ? "split vs whole codes asym" : "split vs whole codes sym", y, want, d_out);
+    }
+
+    free(x);
+    free(qx);
+    free(w_hi);
+    free(w_lo);
+    free(codes);
+    free(dot_hi);
+    free(dot_lo);
+    free(acc_hi);
+    free(acc_lo);
+    free(acc);
+    free(w_scale);
+    free(w_rowsum);
+    free(y);
+    free(want);
+}
+
 int main(void) {
     test_dynamic_against_reference();
     test_dynamic_reconstruction();
@@ -273,5 +404,8 @@ int main(void) {
     test_prob_u8();
     test_dequant();
     test_dequant_identity();
+    test_dequant_split();
+    test_dequant_split_hand_case();
+    test_dequant_split_recombines();
     return flx_check_report("test_kernel_quantize");
 }

@@ -1,7 +1,8 @@
 /* The quantized-model artifact: save then load returns the same model for
- * every recipe (odd widths exercise the 4-bit nibble padding), and
- * truncated, mislabelled, reshaped or corrupted files are rejected with a
- * message naming the file and the tensor or key. */
+ * every recipe (odd widths exercise the 4-bit nibble padding; rtn-w8a8 has
+ * a 16-bit LM head stored as two byte tensors), and truncated,
+ * mislabelled, reshaped or corrupted files are rejected with a message
+ * naming the file and the tensor or key. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,9 @@ static void check_linear_equal(const flx_qlinear *a, const flx_qlinear *b) {
     CHECK_INT_EQ(a->bits, b->bits);
     if (a->d_in != b->d_in || a->d_out != b->d_out) return;
     CHECK(memcmp(a->q, b->q, (size_t)a->d_out * a->d_in) == 0);
+    CHECK((a->q_lo == NULL) == (b->q_lo == NULL));
+    CHECK((a->q_lo != NULL) == (a->bits == 16));
+    if (a->q_lo && b->q_lo) CHECK(memcmp(a->q_lo, b->q_lo, (size_t)a->d_out * a->d_in) == 0);
     CHECK(same_floats(a->scale, b->scale, (size_t)a->d_out));
     CHECK(same_floats(a->rowsum, b->rowsum, (size_t)a->d_out));
 }
@@ -354,6 +358,113 @@ static void test_nibble_layout(void) {
     flx_model_free(&m);
 }
 
+/* Metadata value of key in the artifact at path, or "" when missing. */
+static void read_meta(const char *path, const char *key, char *out, size_t size) {
+    blob b = read_blob(path);
+    flx_st_file st;
+    flx_error err;
+    out[0] = '\0';
+    if (b.data && flx_st_parse(&st, b.data, b.size, path, &err) == 0) {
+        for (int i = 0; i < st.n_metadata; i++)
+            if (strcmp(st.metadata[i].key, key) == 0) snprintf(out, size, "%s", st.metadata[i].value);
+        flx_st_free(&st);
+    }
+    free(b.data);
+}
+
+/* A 16-bit LM head: hand-set codes -32639, -128, 300, 32639 are stored as
+ * high bytes (-127, 0, 1, 127) in output.q and low bytes (-127, -128, 44,
+ * 127) in output.q_lo, and load back as the same codes. */
+static void test_16bit_lm_head_layout(void) {
+    flx_model m;
+    build_model(&m, 0);
+    flx_qmodel qm;
+    CHECK_INT_EQ(quantize(&qm, &m, "rtn-w8a8"), 0);
+    CHECK_INT_EQ(qm.lm_head.bits, 16);
+    const int8_t hi[4] = {-127, 0, 1, 127}, lo[4] = {-127, -128, 44, 127};
+    memcpy(qm.lm_head.q, hi, 4);
+    memcpy(qm.lm_head.q_lo, lo, 4);
+    memset(qm.lm_head.q + 4, 0, 4);
+    memset(qm.lm_head.q_lo + 4, 0, 4);
+    /* Code sum of row 0: -32639 - 128 + 300 + 32639 = 172. */
+    qm.lm_head.rowsum[0] = (float)((double)qm.lm_head.scale[0] * 172.0);
+    const char *path = scratch_path("w16.safetensors");
+    flx_error err;
+    CHECK_INT_EQ(flx_artifact_save(&qm, NULL, path, &err), 0);
+
+    char bits[16];
+    read_meta(path, "lm_head_weight_bits", bits, sizeof bits);
+    CHECK(strcmp(bits, "16") == 0);
+    read_meta(path, "weight_bits", bits, sizeof bits);
+    CHECK(strcmp(bits, "8") == 0);
+    blob b = read_blob(path);
+    size_t at_hi = tensor_offset(&b, "output.q"), at_lo = tensor_offset(&b, "output.q_lo");
+    CHECK(at_hi > 0);
+    CHECK(at_lo > 0);
+    if (at_hi && at_lo) {
+        for (int i = 0; i < 4; i++) {
+            CHECK_INT_EQ((int8_t)b.data[at_hi + i], hi[i]);
+            CHECK_INT_EQ((int8_t)b.data[at_lo + i], lo[i]);
+        }
+    }
+
+    flx_qmodel back;
+    if (flx_artifact_load(&back, NULL, path, &err) != 0) {
+        fprintf(stderr, "load failed: %s\n", err.msg);
+        CHECK(0);
+    } else {
+        const int want[4] = {-32639, -128, 300, 32639};
+        CHECK_INT_EQ(back.lm_head.bits, 16);
+        for (int i = 0; i < 4; i++) CHECK_INT_EQ(flx_qlinear_code(&back.lm_head, (size_t)i), want[i]);
+        flx_qmodel_free(&back);
+    }
+
+    const char *bad = scratch_path("w16-bad.safetensors");
+    uint8_t *copy = malloc(b.size);
+    blob c = {copy, b.size};
+
+    /* High byte -127 with low byte -128 is -32640, one below the range. */
+    memcpy(copy, b.data, b.size);
+    copy[at_lo] = 0x80;
+    write_blob(bad, c.data, c.size);
+    expect_load_error(bad, "tensors output.q and output.q_lo: code [0][0] = -32640 is outside [-32639, 32639]",
+                      NULL);
+
+    /* A high byte of -128. */
+    memcpy(copy, b.data, b.size);
+    copy[at_hi + 1] = 0x80;
+    write_blob(bad, c.data, c.size);
+    expect_load_error(bad, "tensor output.q: high byte [0][1] = -128 is outside [-127, 127]", NULL);
+
+    /* The low bytes missing. */
+    memcpy(copy, b.data, b.size);
+    CHECK_INT_EQ(patch(&c, "\"output.q_lo\"", "\"output.q_lx\""), 0);
+    write_blob(bad, c.data, c.size);
+    expect_load_error(bad, "tensor output.q_lo (I8 [11, 8]) not found", NULL);
+
+    /* Metadata of 8 bits for a file with low bytes, and an invalid width. */
+    memcpy(copy, b.data, b.size);
+    CHECK_INT_EQ(patch(&c, "\"lm_head_weight_bits\":\"16\"", "\"lm_head_weight_bits\":\"08\""), 0);
+    write_blob(bad, c.data, c.size);
+    expect_load_error(bad, "unexpected tensor output.q_lo", NULL);
+    memcpy(copy, b.data, b.size);
+    CHECK_INT_EQ(patch(&c, "\"lm_head_weight_bits\":\"16\"", "\"lm_head_weight_bits\":\"12\""), 0);
+    write_blob(bad, c.data, c.size);
+    expect_load_error(bad, "metadata lm_head_weight_bits = 12 is invalid (expected 4, 8 or 16)", NULL);
+
+    /* Layer linears stay 4 or 8 bits: a model with a 16-bit layer is not saved. */
+    qm.layers[1].w_up.bits = 16;
+    CHECK_INT_EQ(flx_artifact_save(&qm, NULL, bad, &err), -1);
+    CHECK(strstr(err.msg, "blk.1.ffn_up has 16-bit weights but blk.0.attn_q has 8") != NULL);
+
+    free(copy);
+    free(b.data);
+    remove(bad);
+    remove(path);
+    flx_qmodel_free(&qm);
+    flx_model_free(&m);
+}
+
 int main(void) {
     const char *tmp = getenv("TMPDIR");
     snprintf(scratch, sizeof scratch, "%s/flexllm-quant-artifact-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -367,6 +478,7 @@ int main(void) {
     test_malformed();
     test_padding_nibble();
     test_nibble_layout();
+    test_16bit_lm_head_layout();
     remove(scratch);
     return flx_check_report("test_quant_artifact");
 }

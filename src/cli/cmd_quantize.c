@@ -13,7 +13,7 @@
 
 static const char *usage_head =
     "usage: flexllm quantize --model PATH --recipe NAME --calib FILE -o OUT\n"
-    "                        [--calib-tokens N] [--tokenizer PATH]\n"
+    "                        [--calib-tokens N] [--lm-head-bits N] [--tokenizer PATH]\n"
     "\n"
     "Quantizes a float checkpoint with round-to-nearest per-channel weights,\n"
     "calibrates the static INT8 attention scales on a text, and writes one\n"
@@ -24,16 +24,23 @@ static const char *usage_head =
     "  --recipe NAME       quantization recipe, one of:\n";
 
 static const char *usage_tail =
+    "  --lm-head-bits N    LM-head weight width instead of the recipe's: 4, 8 or 16\n"
+    "                      (16-bit weights run as two passes of the 8-bit arrays)\n"
     "  --calib FILE        UTF-8 calibration text (required)\n"
     "  --calib-tokens N    text tokens of FILE to calibrate on (default 2048), run in\n"
     "                      windows of up to 512 positions\n"
     "  -o OUT              output artifact (.safetensors)\n";
 
+static const char *act_kind(const flx_act_quant *a) { return a->asymmetric ? "asymmetric" : "symmetric"; }
+
 static void print_usage(void) {
     fputs(usage_head, stdout);
     for (int i = 0; i < flx_recipe_count(); i++) {
         const flx_recipe *r = flx_recipe_at(i);
-        printf("                        %-9s %s\n", r->name, r->summary);
+        printf("                        %-9s %d-bit weights, %d-bit %s activations,\n", r->name, r->weight_bits,
+               r->act.bits, act_kind(&r->act));
+        printf("                                  LM head %d-bit weights, %d-bit %s activations\n",
+               r->lm_head_weight_bits, r->lm_head_act.bits, act_kind(&r->lm_head_act));
     }
     fputs(usage_tail, stdout);
 }
@@ -41,6 +48,7 @@ static void print_usage(void) {
 typedef struct quantize_options {
     const char *model, *tokenizer, *recipe, *calib, *out;
     long long calib_tokens;
+    int lm_head_bits; /* 0: the recipe's */
 } quantize_options;
 
 static int parse_options(int argc, char **argv, quantize_options *o) {
@@ -53,7 +61,7 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
             return -2;
         }
         if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") &&
-            strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "-o")) {
+            strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "--lm-head-bits") && strcmp(a, "-o")) {
             fprintf(stderr, "flexllm quantize: unknown option '%s' (see flexllm quantize --help)\n", a);
             return -1;
         }
@@ -63,7 +71,13 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         else if (!strcmp(a, "--recipe")) o->recipe = v;
         else if (!strcmp(a, "--calib")) o->calib = v;
         else if (!strcmp(a, "-o")) o->out = v;
-        else if (flx_parse_int(cmd, a, v, 1, 1 << 30, &o->calib_tokens)) return -1;
+        else if (!strcmp(a, "--lm-head-bits")) {
+            if (strcmp(v, "4") && strcmp(v, "8") && strcmp(v, "16")) {
+                fprintf(stderr, "flexllm quantize: invalid value '%s' for --lm-head-bits: expected 4, 8 or 16\n", v);
+                return -1;
+            }
+            o->lm_head_bits = atoi(v);
+        } else if (flx_parse_int(cmd, a, v, 1, 1 << 30, &o->calib_tokens)) return -1;
     }
     const char *missing = !o->model    ? "--model PATH"
                           : !o->recipe ? "--recipe NAME"
@@ -95,9 +109,8 @@ static void print_range(const char *label, const float *v, int n) {
 static void print_summary(const flx_qmodel *qm, const flx_recipe *r, const char *out) {
     const flx_config *c = &qm->config;
     printf("weights  %d-bit per-channel RTN, LM head %d-bit\n", r->weight_bits, r->lm_head_weight_bits);
-    printf("inputs   %d-bit %s per token, LM head %d-bit %s\n", r->act.bits,
-           r->act.asymmetric ? "asymmetric" : "symmetric", r->lm_head_act.bits,
-           r->lm_head_act.asymmetric ? "asymmetric" : "symmetric");
+    printf("inputs   %d-bit %s per token, LM head %d-bit %s\n", r->act.bits, act_kind(&r->act),
+           r->lm_head_act.bits, act_kind(&r->lm_head_act));
     printf("attention scales per layer (min..max over heads):\n");
     for (int l = 0; l < c->n_layers; l++) {
         const flx_qlayer *ql = &qm->layers[l];
@@ -120,11 +133,14 @@ int flx_cmd_quantize(int argc, char **argv) {
     if (prc != 0) return FLX_EXIT_BAD_INPUT;
 
     flx_error err;
-    const flx_recipe *recipe = flx_recipe_find(o.recipe, &err);
-    if (!recipe) {
+    const flx_recipe *found = flx_recipe_find(o.recipe, &err);
+    if (!found) {
         fprintf(stderr, "flexllm quantize: %s\n", err.msg);
         return FLX_EXIT_BAD_INPUT;
     }
+    flx_recipe custom = *found;
+    if (o.lm_head_bits) custom.lm_head_weight_bits = o.lm_head_bits;
+    const flx_recipe *recipe = &custom;
     size_t text_len = 0;
     char *text = flx_read_text_file(o.calib, &text_len, &err);
     if (!text) {

@@ -37,6 +37,19 @@ static int check_model(const flx_qmodel *qm, int max_seq, flx_error *err) {
     return 0;
 }
 
+/* True when some linear has 16-bit weights, which need a second set of
+ * accumulators for their low-byte pass. */
+static int has_16bit_weights(const flx_qmodel *qm) {
+    if (qm->lm_head.bits == 16) return 1;
+    for (int l = 0; l < qm->config.n_layers; l++) {
+        const flx_qlayer *q = &qm->layers[l];
+        const flx_qlinear *all[7] = {&q->wq, &q->wk, &q->wv, &q->wo, &q->w_gate, &q->w_up, &q->w_down};
+        for (int i = 0; i < 7; i++)
+            if (all[i]->bits == 16) return 1;
+    }
+    return 0;
+}
+
 static int pack_layer(flx_packed_layer *p, const flx_qlayer *l, int decode, const flx_accel_config *cfg,
                       flx_error *err) {
     const flx_qlinear *qkvo[4] = {&l->wq, &l->wk, &l->wv, &l->wo};
@@ -122,6 +135,8 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
     if ((size_t)c->ffn_dim > max_out) max_out = (size_t)c->ffn_dim;
     a->attn = alloc_or_fail((size_t)a->n_threads, sizeof *a->attn, &failed, err);
     a->acc = alloc_or_fail((size_t)a->n_threads, sizeof *a->acc, &failed, err);
+    int split = has_16bit_weights(qm);
+    if (split) a->acc_lo = alloc_or_fail((size_t)a->n_threads, sizeof *a->acc_lo, &failed, err);
     if (failed) goto fail;
     for (int t = 0; t < a->n_threads; t++) {
         flx_attention_scratch *s = &a->attn[t];
@@ -131,6 +146,7 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
         s->out = alloc_or_fail(FLX_MAX_TP, sizeof *s->out, &failed, err);
         s->kv_rows = alloc_or_fail(FLX_MAX_TP, sizeof *s->kv_rows, &failed, err);
         a->acc[t] = alloc_or_fail((size_t)cfg->prefill.tp * max_out, sizeof(int32_t), &failed, err);
+        if (split) a->acc_lo[t] = alloc_or_fail((size_t)cfg->prefill.tp * max_out, sizeof(int32_t), &failed, err);
     }
     size_t dim = (size_t)c->dim, ffn = (size_t)c->ffn_dim;
     size_t widest_in = ffn > q_dim ? ffn : q_dim;
@@ -148,6 +164,7 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
     a->dec_logits = alloc_or_fail(max_out, sizeof(float), &failed, err);
     a->dec_xq = alloc_or_fail(widest_in, sizeof(int16_t), &failed, err);
     a->dec_acc = alloc_or_fail(max_out, sizeof(int32_t), &failed, err);
+    if (split) a->dec_acc_lo = alloc_or_fail(max_out, sizeof(int32_t), &failed, err);
     if (failed) goto fail;
     return 0;
 
@@ -176,11 +193,13 @@ void flx_accel_free(flx_accel *a) {
         free(a->attn[t].kv_rows);
     }
     for (int t = 0; a->acc && t < a->n_threads; t++) free(a->acc[t]);
+    for (int t = 0; a->acc_lo && t < a->n_threads; t++) free(a->acc_lo[t]);
     free(a->attn);
     free(a->acc);
+    free(a->acc_lo);
     void *bufs[] = {a->k_cache, a->v_cache, a->rope_cos, a->rope_sin, a->dec_x, a->dec_xn, a->dec_q,
                     a->dec_k, a->dec_v, a->dec_att, a->dec_proj, a->dec_gate, a->dec_up, a->dec_hidden,
-                    a->dec_logits, a->dec_xq, a->dec_acc};
+                    a->dec_logits, a->dec_xq, a->dec_acc, a->dec_acc_lo};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     memset(a, 0, sizeof *a);
 }

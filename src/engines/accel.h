@@ -40,10 +40,12 @@ typedef struct flx_accel {
     int n_threads;
     flx_attention_scratch *attn;   /* [n_threads] */
     int32_t **acc;                 /* [n_threads][FLX_MAX_TP * max linear d_out] */
+    int32_t **acc_lo;              /* as acc, for the low-byte pass of 16-bit weights (NULL without them) */
     float *dec_x, *dec_xn, *dec_q, *dec_k, *dec_v, *dec_att, *dec_proj; /* decode vectors */
     float *dec_gate, *dec_up, *dec_hidden, *dec_logits;
     int16_t *dec_xq;
     int32_t *dec_acc;
+    int32_t *dec_acc_lo;           /* as dec_acc, for the low-byte pass of 16-bit weights (NULL without them) */
     flx_counters prefill_counters, decode_counters;
 } flx_accel;
 

@@ -16,8 +16,20 @@
 #include "kernels/quantize.h"
 #include "perf/kernel_cost.h"
 
-/* Quantizes x, runs the BP arrays of the shared linear engine (threads take
- * whole arrays, as the arrays are independent in hardware), dequantizes. */
+/* Runs the BP arrays of the shared linear engine over one set of streams
+ * (threads take whole arrays, as the arrays are independent in hardware). */
+static void run_arrays(flx_accel *a, const flx_weight_streams *s, uint8_t *const *data, int32_t *acc) {
+    const flx_qlinear *w = s->matrix;
+    const int16_t *xq = a->dec_xq;
+    int wp = a->cfg.decode.wp;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int b = 0; b < s->n_streams; b++)
+        if (s->n_rows[b] > 0)
+            flx_linear_decode(xq, w->d_in, s->n_rows[b], data[b], s->bits, wp, acc + s->row_begin[b]);
+}
+
+/* Quantizes x, runs the arrays (twice for 16-bit weights: high bytes, then
+ * low bytes), dequantizes. */
 static void decode_linear(flx_accel *a, const flx_weight_streams *s, const flx_act_quant *act,
                           const float *x, float *y) {
     const flx_qlinear *w = s->matrix;
@@ -26,22 +38,22 @@ static void decode_linear(flx_accel *a, const flx_weight_streams *s, const flx_a
     flx_qparams xp = flx_quant_dynamic(x, w->d_in, act->bits, act->asymmetric, act->clip, a->dec_xq);
     flx_counters_add_kernel(cnt, FLX_KERNEL_QUANT, 1, flx_cost_quant_dynamic(w->d_in, bp));
 
-    const int16_t *xq = a->dec_xq;
-    int32_t *acc = a->dec_acc;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int b = 0; b < s->n_streams; b++)
-        if (s->n_rows[b] > 0)
-            flx_linear_decode(xq, w->d_in, s->n_rows[b], s->data[b], w->bits, wp, acc + s->row_begin[b]);
+    run_arrays(a, s, s->data, a->dec_acc);
+    if (s->n_passes == 2) run_arrays(a, s, s->data_lo, a->dec_acc_lo);
     uint64_t slowest = 0, bytes = 0;
     for (int b = 0; b < s->n_streams; b++) {
         uint64_t cycles = flx_cost_linear_decode(w->d_in, s->n_rows[b], wp);
         if (cycles > slowest) slowest = cycles;
         bytes += (uint64_t)s->bytes[b];
     }
-    flx_counters_add_kernel(cnt, FLX_KERNEL_LINEAR, 1, slowest);
-    flx_counters_add_bytes(cnt, FLX_PORT_WEIGHTS, bytes, 0);
+    uint64_t passes = (uint64_t)s->n_passes;
+    flx_counters_add_kernel(cnt, FLX_KERNEL_LINEAR, passes, passes * slowest);
+    flx_counters_add_bytes(cnt, FLX_PORT_WEIGHTS, passes * bytes, 0);
 
-    flx_dequant_linear(acc, w->d_out, xp, act->asymmetric, w->scale, w->rowsum, y);
+    if (s->n_passes == 2)
+        flx_dequant_linear_split(a->dec_acc, a->dec_acc_lo, w->d_out, xp, act->asymmetric, w->scale, w->rowsum, y);
+    else
+        flx_dequant_linear(a->dec_acc, w->d_out, xp, act->asymmetric, w->scale, w->rowsum, y);
     flx_counters_add_kernel(cnt, FLX_KERNEL_DEQUANT, 1, flx_cost_elementwise(w->d_out, bp));
     flx_counters_add_bytes(cnt, FLX_PORT_SCALES, (uint64_t)w->d_out * 2 * sizeof(float), 0);
 }

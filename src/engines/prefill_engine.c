@@ -80,8 +80,9 @@ static int alloc_buffers(prefill_buffers *b, const flx_config *c, int n, flx_err
     return 0;
 }
 
-/* Per-token quantization, the linear arrays over every token block, and
- * per-token dequantization: y [n][d_out] from x [n][d_in]. */
+/* Per-token quantization, the linear arrays over every token block (twice
+ * for 16-bit weights: high bytes, then low bytes), and per-token
+ * dequantization: y [n][d_out] from x [n][d_in]. */
 static void prefill_linear(flx_accel *a, prefill_buffers *b, const flx_weight_streams *s, int wp,
                            const flx_act_quant *act, const float *x, float *y, layer_timing *timing) {
     const flx_qlinear *w = s->matrix;
@@ -102,19 +103,30 @@ static void prefill_linear(flx_accel *a, prefill_buffers *b, const flx_weight_st
                                               act->clip, xq + (long)t * w->d_in);
         int32_t *acc = a->acc[thread];
         for (int k = 0; k < s->n_streams; k++)
-            flx_linear_prefill(xq, nt, w->d_in, w->d_out, s->data[k], w->bits, wp, k, s->n_streams, acc);
+            flx_linear_prefill(xq, nt, w->d_in, w->d_out, s->data[k], s->bits, wp, k, s->n_streams, acc);
+        if (s->n_passes == 2) {
+            int32_t *acc_lo = a->acc_lo[thread];
+            for (int k = 0; k < s->n_streams; k++)
+                flx_linear_prefill(xq, nt, w->d_in, w->d_out, s->data_lo[k], s->bits, wp, k, s->n_streams, acc_lo);
+            for (int t = 0; t < nt; t++)
+                flx_dequant_linear_split(acc + (long)t * w->d_out, acc_lo + (long)t * w->d_out, w->d_out,
+                                         b->xp[t0 + t], act->asymmetric, w->scale, w->rowsum,
+                                         y + (long)(t0 + t) * w->d_out);
+            continue;
+        }
         for (int t = 0; t < nt; t++)
             flx_dequant_linear(acc + (long)t * w->d_out, w->d_out, b->xp[t0 + t], act->asymmetric, w->scale,
                                w->rowsum, y + (long)(t0 + t) * w->d_out);
     }
 
-    /* Each token block re-streams the whole matrix; the blocks of a blocked
-     * engine run side by side. */
-    uint64_t linear = (uint64_t)n_blocks * flx_cost_linear_prefill(w->d_in, w->d_out, wp);
+    /* Each token block re-streams the whole matrix, once per pass; the
+     * blocks of a blocked engine run side by side. */
+    uint64_t passes = (uint64_t)s->n_passes;
+    uint64_t linear = passes * n_blocks * flx_cost_linear_prefill(w->d_in, w->d_out, wp);
     uint64_t bytes = 0;
-    for (int k = 0; k < s->n_streams; k++) bytes += (uint64_t)s->bytes[k];
+    for (int k = 0; k < s->n_streams; k++) bytes += passes * (uint64_t)s->bytes[k];
     flx_counters_add_kernel(cnt, FLX_KERNEL_QUANT, (uint64_t)n, (uint64_t)n_blocks * flx_cost_quant_dynamic(w->d_in, 1));
-    flx_counters_add_kernel(cnt, FLX_KERNEL_LINEAR, (uint64_t)n_blocks, linear);
+    flx_counters_add_kernel(cnt, FLX_KERNEL_LINEAR, passes * n_blocks, linear);
     flx_counters_add_kernel(cnt, FLX_KERNEL_DEQUANT, (uint64_t)n, (uint64_t)n_blocks * flx_cost_elementwise(w->d_out, 1));
     flx_counters_add_bytes(cnt, FLX_PORT_WEIGHTS, (uint64_t)n_blocks * bytes, 0);
     flx_counters_add_bytes(cnt, FLX_PORT_SCALES, (uint64_t)n_blocks * w->d_out * 2 * sizeof(float), 0);

@@ -77,3 +77,18 @@ dequant_loop:
         y[o] = v;
     }
 }
+
+void flx_dequant_linear_split(const int32_t acc_hi[FLX_MAX_VOCAB], const int32_t acc_lo[FLX_MAX_VOCAB], int n,
+                              flx_qparams xq, bool asymmetric, const float w_scale[FLX_MAX_VOCAB],
+                              const float w_rowsum[FLX_MAX_VOCAB], float y[FLX_MAX_VOCAB]) {
+split_dequant_loop:
+    for (int o = 0; o < n && o < FLX_MAX_VOCAB; o++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS loop_tripcount min = 64 max = 262144
+        /* Any two int32 accumulators give |acc| < 2^40: exact in 64 bits. */
+        int64_t acc = (int64_t)acc_hi[o] * 256 + (int64_t)acc_lo[o];
+        float v = ((float)acc * xq.scale) * w_scale[o];
+        if (asymmetric) v += xq.offset * w_rowsum[o];
+        y[o] = v;
+    }
+}

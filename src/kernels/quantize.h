@@ -34,4 +34,12 @@ void flx_dequant_linear(const int32_t acc[FLX_MAX_VOCAB], int n, flx_qparams xq,
                         const float w_scale[FLX_MAX_VOCAB], const float w_rowsum[FLX_MAX_VOCAB],
                         float y[FLX_MAX_VOCAB]);
 
+/* Dequantizer of a 16-bit-weight linear run as two 8-bit passes: acc_hi
+ * from the high-byte matrix, acc_lo from the low-byte matrix. Forms
+ * acc = 256 * acc_hi + acc_lo exactly in 64 bits, then computes the
+ * expression of flx_dequant_linear with (float)acc. */
+void flx_dequant_linear_split(const int32_t acc_hi[FLX_MAX_VOCAB], const int32_t acc_lo[FLX_MAX_VOCAB], int n,
+                              flx_qparams xq, bool asymmetric, const float w_scale[FLX_MAX_VOCAB],
+                              const float w_rowsum[FLX_MAX_VOCAB], float y[FLX_MAX_VOCAB]);
+
 #endif

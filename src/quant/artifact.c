@@ -17,8 +17,9 @@
 /* ---- The tensor list, shared by the writer and the loader ---- */
 
 typedef enum tensor_kind {
-    TENSOR_F32,     /* float32 vector or matrix */
-    TENSOR_CODES,   /* weight codes of one qlinear */
+    TENSOR_F32,      /* float32 vector or matrix */
+    TENSOR_CODES,    /* weight codes of one qlinear; the high bytes of 16-bit codes */
+    TENSOR_CODES_LO, /* low bytes of the 16-bit codes of one qlinear */
 } tensor_kind;
 
 /* One tensor of the file and the qmodel field it comes from or goes to.
@@ -31,7 +32,7 @@ typedef struct tensor_desc {
     const float **ro;        /* F32 field the qmodel does not write through */
     float **rw;              /* F32 field the qmodel may write through */
     float *value;            /* F32 scalar field, stored as shape [1] */
-    flx_qlinear *linear;     /* TENSOR_CODES: the layer; also fixes bits and d_in */
+    flx_qlinear *linear;     /* codes: the layer, which also fixes bits and d_in */
 } tensor_desc;
 
 typedef struct tensor_list {
@@ -75,7 +76,8 @@ static int add_vector(tensor_list *list, const char *name, int64_t n, const floa
     return 0;
 }
 
-/* L.q, L.scale and L.rowsum of one linear whose d_out, d_in and bits are set. */
+/* L.q (and L.q_lo for 16 bits), L.scale and L.rowsum of one linear whose
+ * d_out, d_in and bits are set. */
 static int add_linear(tensor_list *list, const char *prefix, flx_qlinear *lin, flx_error *err) {
     tensor_desc *d = add_desc(list, err, "%s.q", prefix);
     if (!d) return -1;
@@ -84,6 +86,15 @@ static int add_linear(tensor_list *list, const char *prefix, flx_qlinear *lin, f
     d->shape[0] = lin->d_out;
     d->shape[1] = lin->bits == 4 ? (lin->d_in + 1) / 2 : lin->d_in;
     d->linear = lin;
+    if (lin->bits == 16) {
+        tensor_desc *lo = add_desc(list, err, "%s.q_lo", prefix);
+        if (!lo) return -1;
+        lo->kind = TENSOR_CODES_LO;
+        lo->n_dims = 2;
+        lo->shape[0] = lin->d_out;
+        lo->shape[1] = lin->d_in;
+        lo->linear = lin;
+    }
     char name[48];
     snprintf(name, sizeof name, "%s.scale", prefix);
     if (add_vector(list, name, lin->d_out, NULL, &lin->scale, NULL, err) != 0) return -1;
@@ -271,9 +282,9 @@ static int write_tensor(FILE *f, const tensor_desc *d, uint8_t *row_buf) {
         return fwrite(src, sizeof(float), n, f) == n ? 0 : -1;
     }
     const flx_qlinear *lin = d->linear;
-    if (lin->bits == 8) {
+    if (lin->bits != 4) {
         size_t n = (size_t)lin->d_out * lin->d_in;
-        return fwrite(lin->q, 1, n, f) == n ? 0 : -1;
+        return fwrite(d->kind == TENSOR_CODES_LO ? lin->q_lo : lin->q, 1, n, f) == n ? 0 : -1;
     }
     size_t packed = (size_t)d->shape[1];
     for (int o = 0; o < lin->d_out; o++) {
@@ -289,9 +300,17 @@ static int write_tensor(FILE *f, const tensor_desc *d, uint8_t *row_buf) {
     return 0;
 }
 
-/* All layer linears must share one width, which the metadata records. */
+/* All layer linears must share one width of 4 or 8 bits, which the
+ * metadata records; only the LM head may have 16-bit weights. */
 static int common_weight_bits(const flx_qmodel *qm, flx_error *err) {
     int bits = qm->config.n_layers > 0 ? qm->layers[0].wq.bits : 8;
+    if (bits != 4 && bits != 8)
+        return flx_fail(err,
+                        "blk.0.attn_q has %d-bit weights; the artifact format stores layer linears of 4 "
+                        "or 8 bits",
+                        bits);
+    if (qm->lm_head.bits != 4 && qm->lm_head.bits != 8 && qm->lm_head.bits != 16)
+        return flx_fail(err, "the LM head has %d-bit weights; the artifact format stores 4, 8 or 16", qm->lm_head.bits);
     for (int l = 0; l < qm->config.n_layers; l++)
         for (int i = 0; i < 7; i++) {
             const flx_qlinear *lin = layer_linear(&qm->layers[l], i);
@@ -498,12 +517,14 @@ static int read_act(const flx_st_file *st, const char *prefix, flx_act_quant *a,
     return 0;
 }
 
-static int read_weight_bits(const flx_st_file *st, const char *key, int *out, const char *path,
+/* Reads a weight width: 4 or 8, or also 16 when allow_16 is set. */
+static int read_weight_bits(const flx_st_file *st, const char *key, int allow_16, int *out, const char *path,
                             flx_error *err) {
     long long bits;
-    if (meta_read_int(st, key, 4, 8, &bits, path, err) != 0) return -1;
-    if (bits != 4 && bits != 8)
-        return flx_fail(err, "%s: metadata %s = %lld is invalid (expected 4 or 8)", path, key, bits);
+    if (meta_read_int(st, key, 4, allow_16 ? 16 : 8, &bits, path, err) != 0) return -1;
+    if (bits != 4 && bits != 8 && !(allow_16 && bits == 16))
+        return flx_fail(err, "%s: metadata %s = %lld is invalid (expected 4, 8%s)", path, key, bits,
+                        allow_16 ? " or 16" : "");
     *out = (int)bits;
     return 0;
 }
@@ -514,17 +535,23 @@ static void format_shape(char *out, size_t size, int n_dims, const int64_t *shap
     else snprintf(out, size, "(%d dimensions)", n_dims);
 }
 
-/* Unpacks and range-checks the codes of one linear. */
-static int load_codes(flx_qlinear *lin, const uint8_t *src, const char *name, const char *path,
+/* Unpacks and range-checks the codes of one linear: whole codes, or the
+ * high bytes (in [-127, 127]) or low bytes (any int8) of 16-bit codes.
+ * check_linear checks the recombined 16-bit codes. */
+static int load_codes(flx_qlinear *lin, tensor_kind kind, const uint8_t *src, const char *name, const char *path,
                       flx_error *err) {
-    int qmax = (1 << (lin->bits - 1)) - 1;
-    if (lin->bits == 8) {
+    int qmax = lin->bits == 4 ? 7 : 127;
+    if (kind == TENSOR_CODES_LO) {
+        memcpy(lin->q_lo, src, (size_t)lin->d_out * lin->d_in);
+        return 0;
+    }
+    if (lin->bits != 4) {
         for (int o = 0; o < lin->d_out; o++)
             for (int i = 0; i < lin->d_in; i++) {
                 int8_t v = (int8_t)src[(size_t)o * lin->d_in + i];
                 if (v < -qmax)
-                    return flx_fail(err, "%s: tensor %s: code [%d][%d] = %d is outside [-%d, %d]", path,
-                                    name, o, i, v, qmax, qmax);
+                    return flx_fail(err, "%s: tensor %s: %s [%d][%d] = %d is outside [-%d, %d]", path, name,
+                                    lin->bits == 16 ? "high byte" : "code", o, i, v, qmax, qmax);
                 lin->q[(size_t)o * lin->d_in + i] = v;
             }
         return 0;
@@ -551,8 +578,9 @@ static int load_codes(flx_qlinear *lin, const uint8_t *src, const char *name, co
     return 0;
 }
 
-/* Scales must be positive and finite; row sums must equal scale * (sum
- * of codes), computed as the quantizer does. */
+/* 16-bit codes must be in [-FLX_QMAX16, FLX_QMAX16] (the only byte pair
+ * outside is high -127 with low -128), scales positive and finite, and row
+ * sums equal to scale * (sum of codes), computed as the quantizer does. */
 static int check_linear(const flx_qlinear *lin, const char *prefix, const char *path, flx_error *err) {
     for (int o = 0; o < lin->d_out; o++) {
         float s = lin->scale[o];
@@ -560,7 +588,15 @@ static int check_linear(const flx_qlinear *lin, const char *prefix, const char *
             return flx_fail(err, "%s: tensor %s.scale: entry %d = %g is not a positive number", path, prefix,
                             o, (double)s);
         long long code_sum = 0;
-        for (int i = 0; i < lin->d_in; i++) code_sum += lin->q[(size_t)o * lin->d_in + i];
+        for (int i = 0; i < lin->d_in; i++) {
+            int code = flx_qlinear_code(lin, (size_t)o * lin->d_in + i);
+            if (lin->bits == 16 && code < -FLX_QMAX16)
+                return flx_fail(err,
+                                "%s: tensors %s.q and %s.q_lo: code [%d][%d] = %d is outside [-%d, %d]; the "
+                                "artifact is corrupt",
+                                path, prefix, prefix, o, i, code, FLX_QMAX16, FLX_QMAX16);
+            code_sum += code;
+        }
         float expected = (float)((double)s * (double)code_sum);
         if (lin->rowsum[o] != expected)
             return flx_fail(err,
@@ -605,10 +641,11 @@ static int load_tensors(flx_qmodel *qm, const tensor_list *list, const flx_st_fi
         }
         const uint8_t *src = st->data + t->begin;
         size_t bytes = (size_t)(t->end - t->begin);
-        if (d->kind == TENSOR_CODES) {
+        if (d->kind != TENSOR_F32) {
             flx_qlinear *lin = d->linear;
-            if (!(lin->q = flx_qmodel_alloc(qm, (size_t)lin->d_out * lin->d_in, err))) return -1;
-            if (load_codes(lin, src, d->name, path, err) != 0) return -1;
+            int8_t **dst = d->kind == TENSOR_CODES_LO ? &lin->q_lo : &lin->q;
+            if (!(*dst = flx_qmodel_alloc(qm, (size_t)lin->d_out * lin->d_in, err))) return -1;
+            if (load_codes(lin, d->kind, src, d->name, path, err) != 0) return -1;
             continue;
         }
         float *buf = flx_qmodel_alloc(qm, bytes, err);
@@ -684,8 +721,8 @@ static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const f
                         sizeof qm->recipe - 1);
     snprintf(qm->recipe, sizeof qm->recipe, "%s", recipe);
     int weight_bits = 0, head_bits = 0;
-    if (read_weight_bits(st, "weight_bits", &weight_bits, path, err) != 0 ||
-        read_weight_bits(st, "lm_head_weight_bits", &head_bits, path, err) != 0 ||
+    if (read_weight_bits(st, "weight_bits", 0, &weight_bits, path, err) != 0 ||
+        read_weight_bits(st, "lm_head_weight_bits", 1, &head_bits, path, err) != 0 ||
         read_act(st, "act", &qm->act, path, err) != 0 ||
         read_act(st, "lm_head_act", &qm->lm_head_act, path, err) != 0)
         return -1;

@@ -10,7 +10,11 @@
  * nibble and 2i+1 in the high nibble, two's complement), L.scale and
  * L.rowsum (F32 [d_out]); blk.N.q_scale [n_heads], blk.N.k_scale and
  * blk.N.v_scale [n_kv_heads], blk.N.prob_scale [1] (F32); rope_freqs
- * [rope_dim/2] when the model has one. */
+ * [rope_dim/2] when the model has one. The layer linears share the width
+ * in metadata weight_bits (4 or 8). The LM head's width is
+ * lm_head_weight_bits (4, 8 or 16); with 16, output.q holds the high bytes
+ * and output.q_lo the low bytes of the codes, both I8 [vocab][dim], as
+ * quant/qmodel.h splits them. */
 #ifndef FLEXLLM_QUANT_ARTIFACT_H
 #define FLEXLLM_QUANT_ARTIFACT_H
 

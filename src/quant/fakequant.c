@@ -219,8 +219,9 @@ static double dot_double(const float *a, const float *b, int n) {
  * code products is an exact integer and y takes the float expression of
  * the quantized-inference spec: (acc * s_x) * scale[o] + offset * rowsum[o].
  * Otherwise the sum runs in double over dequantized values: the weights
- * are w_float when given, else scale[o] * q[o][i], formed in wrows (one row
- * of d_in floats per thread, row_stride apart). */
+ * are w_float when given, else scale[o] * code[o][i]. Weight codes (16-bit
+ * ones as 256 * high + low) and dequantized rows are formed in wrows, one
+ * row of d_in floats per thread, row_stride apart. */
 static void linear(float *y, const flx_fakequant_state *s, int n, const flx_qlinear *w,
                    const float *w_float, const flx_act_quant *aq, float *wrows, size_t row_stride) {
     const float *x = s->xq;
@@ -229,10 +230,16 @@ static void linear(float *y, const flx_fakequant_state *s, int n, const flx_qlin
         long int_macs = (long)n * d_in * d_out;
 #pragma omp parallel for schedule(static) if (int_macs >= PARALLEL_MIN_MACS)
         for (int o = 0; o < d_out; o++) {
-            const int8_t *q = w->q + (size_t)o * d_in;
+            int thread = 0;
+#ifdef _OPENMP
+            thread = omp_get_thread_num();
+#endif
+            float *q = wrows + (size_t)thread * row_stride;
+            for (int i = 0; i < d_in; i++) q[i] = (float)flx_qlinear_code(w, (size_t)o * d_in + i);
             for (int t = 0; t < n; t++) {
                 const float *codes = s->xcode + (size_t)t * d_in;
-                double acc = 0.0; /* integer-valued and below 2^53: exact */
+                /* Integer-valued and exact for d_in < 2^30, as each code product is below 2^23. */
+                double acc = 0.0;
                 for (int i = 0; i < d_in; i++) acc += (double)codes[i] * (double)q[i];
                 float v = ((float)acc * s->xscale[t]) * w->scale[o];
                 if (aq->asymmetric) v += s->xoffset[t] * w->rowsum[o];
@@ -253,9 +260,8 @@ static void linear(float *y, const flx_fakequant_state *s, int n, const flx_qlin
             thread = omp_get_thread_num();
 #endif
             float *deq = wrows + (size_t)thread * row_stride;
-            const int8_t *q = w->q + (size_t)o * d_in;
             float scale = w->scale[o];
-            for (int i = 0; i < d_in; i++) deq[i] = scale * (float)q[i];
+            for (int i = 0; i < d_in; i++) deq[i] = scale * (float)flx_qlinear_code(w, (size_t)o * d_in + i);
             row = deq;
         }
         for (int t = 0; t < n; t++) y[(size_t)t * d_out + o] = (float)dot_double(x + (size_t)t * d_in, row, d_in);

@@ -7,19 +7,43 @@
 #define FLEXLLM_QUANT_QMODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
 #include "modelio/model.h"
 
-/* One quantized linear layer y = W x, W [d_out][d_in]. */
+/* Largest code of a 16-bit weight: 127 * 256 + 127, so that both bytes of
+ * every code split as below fit an 8-bit linear array. */
+#define FLX_QMAX16 32639
+
+/* One quantized linear layer y = W x, W [d_out][d_in]. A 16-bit weight code
+ * c is stored as two int8 bytes, c = 256 * hi + lo with
+ * hi = floor((c + 128) / 256) in [-127, 127] and lo in [-128, 127]. The
+ * engines stream each byte matrix through the 8-bit arrays. */
 typedef struct flx_qlinear {
     int d_in, d_out;
-    int bits;         /* 4 or 8: weights are integers in [-(2^(bits-1)-1), 2^(bits-1)-1] */
-    int8_t *q;        /* [d_out][d_in] one weight per byte, row-major */
-    float *scale;     /* [d_out] per-output-channel scale: W ~= scale[o] * q[o][i] */
-    float *rowsum;    /* [d_out] sum_i scale[o] * q[o][i], for the asymmetric-activation offset */
+    int bits;         /* 4, 8 or 16: codes in [-qmax, qmax], qmax = 2^(bits-1)-1, or FLX_QMAX16 */
+    int8_t *q;        /* [d_out][d_in] one code per byte, row-major (the high bytes when bits == 16) */
+    int8_t *q_lo;     /* [d_out][d_in] low bytes when bits == 16, else NULL */
+    float *scale;     /* [d_out] per-output-channel scale: W ~= scale[o] * code[o][i] */
+    float *rowsum;    /* [d_out] sum_i scale[o] * code[o][i], for the asymmetric-activation offset */
 } flx_qlinear;
+
+/* Largest code of a bits-bit weight (4, 8 or 16). */
+static inline int flx_weight_qmax(int bits) { return bits == 16 ? FLX_QMAX16 : (1 << (bits - 1)) - 1; }
+
+/* High byte of a 16-bit code c in [-FLX_QMAX16, FLX_QMAX16]: floor((c + 128) / 256),
+ * computed on a non-negative dividend so that the division is a floor. */
+static inline int8_t flx_code16_high(int c) { return (int8_t)((c + 128 + 32768) / 256 - 128); }
+
+/* Low byte of a 16-bit code: c - 256 * high, in [-128, 127]. */
+static inline int8_t flx_code16_low(int c) { return (int8_t)(c - 256 * flx_code16_high(c)); }
+
+/* Weight code [o][i] at index o * d_in + i, whatever the width. */
+static inline int flx_qlinear_code(const flx_qlinear *w, size_t index) {
+    return w->bits == 16 ? 256 * w->q[index] + w->q_lo[index] : w->q[index];
+}
 
 /* Dynamic activation quantizer settings for the inputs of the linears. */
 typedef struct flx_act_quant {

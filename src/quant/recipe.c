@@ -7,14 +7,15 @@
 
 /* Clip ratio 1.0 everywhere: no clipping search in this first version. The
  * 4-bit activation recipe uses unsigned codes with a float offset, as the
- * reference FPGA design does. */
+ * reference FPGA design does. rtn-w8a8 has a 16-bit LM head with
+ * asymmetric 8-bit inputs: greedy generation from BOS on stories260K
+ * (calibrated on 2048 WikiText-2 tokens) then matches the float model for
+ * 181 tokens, against 61 with 8-bit head weights (the float top-2 logit
+ * margin there is 0.07) and 110 with symmetric 8-bit head inputs. */
 static const flx_recipe recipes[] = {
-    {"rtn-w8a8", "8-bit weights, 8-bit symmetric activations, LM head W8A8",
-     8, {8, false, 1.0f}, 8, {8, false, 1.0f}},
-    {"rtn-w4a8", "4-bit weights, 8-bit symmetric activations, LM head W8A8",
-     4, {8, false, 1.0f}, 8, {8, false, 1.0f}},
-    {"rtn-w4a4", "4-bit weights, 4-bit asymmetric activations, LM head W4A4 asymmetric",
-     4, {4, true, 1.0f}, 4, {4, true, 1.0f}},
+    {"rtn-w8a8", 8, {8, false, 1.0f}, 16, {8, true, 1.0f}},
+    {"rtn-w4a8", 4, {8, false, 1.0f}, 8, {8, false, 1.0f}},
+    {"rtn-w4a4", 4, {4, true, 1.0f}, 4, {4, true, 1.0f}},
 };
 
 #define N_RECIPES ((int)(sizeof recipes / sizeof recipes[0]))
@@ -45,9 +46,27 @@ static float *alloc_floats(flx_qmodel *qm, int n, flx_error *err) {
     return flx_qmodel_alloc(qm, (size_t)n * sizeof(float), err);
 }
 
+static int check_act(const flx_act_quant *a, const char *recipe, const char *what, flx_error *err) {
+    if ((a->bits != 4 && a->bits != 8) || !(a->clip > 0.0f && a->clip <= 1.0f))
+        return flx_fail(err, "recipe %s: %s quantizer of %d bits with clip %g is invalid (expected 4 or 8 bits, "
+                             "clip in (0, 1])",
+                        recipe, what, a->bits, (double)a->clip);
+    return 0;
+}
+
 int flx_recipe_apply(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe, flx_error *err) {
     const flx_config *c = &model->config;
     memset(qm, 0, sizeof *qm);
+    if (recipe->weight_bits != 4 && recipe->weight_bits != 8)
+        return flx_fail(err, "recipe %s: layer weight width of %d bits is invalid (expected 4 or 8)", recipe->name,
+                        recipe->weight_bits);
+    int head_bits = recipe->lm_head_weight_bits;
+    if (head_bits != 4 && head_bits != 8 && head_bits != 16)
+        return flx_fail(err, "recipe %s: LM-head weight width of %d bits is invalid (expected 4, 8 or 16)",
+                        recipe->name, head_bits);
+    if (check_act(&recipe->act, recipe->name, "layer input", err) != 0 ||
+        check_act(&recipe->lm_head_act, recipe->name, "LM-head input", err) != 0)
+        return -1;
     qm->config = *c;
     qm->act = recipe->act;
     qm->lm_head_act = recipe->lm_head_act;

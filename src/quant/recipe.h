@@ -12,11 +12,10 @@
 
 typedef struct flx_recipe {
     const char *name;
-    const char *summary;          /* one line for help text */
     int weight_bits;              /* linears inside the layers: 4 or 8 */
     flx_act_quant act;            /* inputs of those linears */
-    int lm_head_weight_bits;
-    flx_act_quant lm_head_act;
+    int lm_head_weight_bits;      /* 4, 8 or 16 (16-bit weights run as two 8-bit passes) */
+    flx_act_quant lm_head_act;    /* input of the LM head */
 } flx_recipe;
 
 int flx_recipe_count(void);
@@ -33,7 +32,8 @@ void flx_recipe_list_names(char *out, size_t out_size);
  * from the output matrix, also when it is tied to the embedding), norms and
  * embedding shared with model, the recipe's activation settings. The
  * attention scales are left at 0 and prob_scale at 1/255 until calibration.
- * model becomes qm->source and must outlive qm. */
+ * model becomes qm->source and must outlive qm. A recipe built by the
+ * caller (e.g. a table entry with other LM-head bits) is checked first. */
 int flx_recipe_apply(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe, flx_error *err);
 
 #endif
