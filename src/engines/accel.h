@@ -14,6 +14,10 @@
 #include "kernels/limits.h"
 #include "quant/qmodel.h"
 
+/* Below this many multiply-adds a simulated module runs on one thread:
+ * OpenMP's fork and join would cost more than the work. */
+#define FLX_SIM_PARALLEL_MIN_WORK (1L << 18)
+
 typedef struct flx_packed_layer {
     flx_weight_streams wq, wk, wv, wo, w_gate, w_up, w_down;
 } flx_packed_layer;

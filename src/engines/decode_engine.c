@@ -22,7 +22,8 @@ static void run_arrays(flx_accel *a, const flx_weight_streams *s, uint8_t *const
     const flx_qlinear *w = s->matrix;
     const int16_t *xq = a->dec_xq;
     int wp = a->cfg.decode.wp;
-#pragma omp parallel for schedule(dynamic, 1)
+    long macs = (long)w->d_in * w->d_out;
+#pragma omp parallel for schedule(dynamic, 1) if (macs >= FLX_SIM_PARALLEL_MIN_WORK)
     for (int b = 0; b < s->n_streams; b++)
         if (s->n_rows[b] > 0)
             flx_linear_decode(xq, w->d_in, s->n_rows[b], data[b], s->bits, wp, acc + s->row_begin[b]);
@@ -88,7 +89,8 @@ static void append_kv(flx_accel *a, int layer, int pos) {
 static void attention(flx_accel *a, int layer, int pos) {
     const flx_config *c = &a->qm->config;
     const flx_decode_config *d = &a->cfg.decode;
-#pragma omp parallel for schedule(dynamic, 1)
+    long work = (long)c->n_heads * (pos + 1) * c->head_dim;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= FLX_SIM_PARALLEL_MIN_WORK)
     for (int h = 0; h < c->n_heads; h++) {
         int thread = 0;
 #ifdef _OPENMP

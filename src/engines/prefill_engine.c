@@ -89,8 +89,9 @@ static void prefill_linear(flx_accel *a, prefill_buffers *b, const flx_weight_st
     int n = b->n, tp = a->cfg.prefill.tp;
     int n_blocks = (n + tp - 1) / tp;
     flx_counters *cnt = &a->prefill_counters;
+    long macs = (long)n * w->d_in * w->d_out;
 
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (macs >= FLX_SIM_PARALLEL_MIN_WORK)
     for (int blk = 0; blk < n_blocks; blk++) {
         int thread = 0;
 #ifdef _OPENMP
@@ -187,7 +188,8 @@ static void prefill_attention(flx_accel *a, prefill_buffers *b, int layer, int p
     int q_dim = c->n_heads * c->head_dim;
     int n_blocks = (b->n + p->tp - 1) / p->tp;
     int n_jobs = n_blocks * c->n_heads;
-#pragma omp parallel for schedule(dynamic, 1)
+    long work = (long)c->n_heads * b->n * (pos0 + b->n) * c->head_dim;
+#pragma omp parallel for schedule(dynamic, 1) if (work >= FLX_SIM_PARALLEL_MIN_WORK)
     for (int job = 0; job < n_jobs; job++) {
         int thread = 0;
 #ifdef _OPENMP

@@ -10,7 +10,7 @@
 #include "reference/forward.h"
 
 /* Below this many multiply-adds a loop runs on one thread. */
-#define PARALLEL_MIN_MACS (1L << 15)
+#define PARALLEL_MIN_MACS (1L << 18)
 
 void flx_fakequant_state_free(flx_fakequant_state *s) {
     float **bufs[] = {&s->x,   &s->xb,  &s->xb2,   &s->q,         &s->k,           &s->v,
