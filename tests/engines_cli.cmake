@@ -53,3 +53,14 @@ flexllm_cli_test(cli_accel_big_head_rejected 2 "head_dim = 256 exceeds the kerne
 set_tests_properties(cli_accel_big_head_synth PROPERTIES FIXTURES_SETUP big_head_model)
 set_tests_properties(cli_accel_big_head_quantize PROPERTIES FIXTURES_REQUIRED big_head_model FIXTURES_SETUP big_head_artifact)
 set_tests_properties(cli_accel_big_head_rejected PROPERTIES FIXTURES_REQUIRED big_head_artifact)
+
+# --target prints the modeled FPGA time of the run from the counters.
+flexllm_cli_test(cli_accel_generate_target 0 "modeled FPGA time on u280.*decode: [0-9]+ steps"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} -n 8 --temperature 0
+                 --engine accel --quantized @TMP@/accel-w4a4.safetensors --target u280)
+flexllm_cli_test(cli_accel_generate_bad_target 2 "no-such-board"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} -n 8
+                 --engine accel --quantized @TMP@/accel-w4a4.safetensors --target no-such-board)
+flexllm_cli_test(cli_generate_target_needs_accel 2 "--target needs --engine accel"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --target u280)
+set_tests_properties(cli_accel_generate_target cli_accel_generate_bad_target PROPERTIES FIXTURES_REQUIRED accel_artifact)

@@ -13,6 +13,8 @@ int flx_cmd_inspect(int argc, char **argv);
 int flx_cmd_tokenize(int argc, char **argv);
 int flx_cmd_synth(int argc, char **argv);
 int flx_cmd_quantize(int argc, char **argv);
+int flx_cmd_estimate(int argc, char **argv);
+int flx_cmd_dse(int argc, char **argv);
 
 /* Option value parsers: print "flexllm CMD: invalid value ..." to stderr and
  * return -1 when text is not a number in [min, max]. */

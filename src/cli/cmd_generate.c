@@ -8,13 +8,14 @@
 #include "cli/loaded_model.h"
 #include "runtime/backend.h"
 #include "kernels/limits.h"
+#include "perf/report_run.h"
 #include "reference/sampler.h"
 
 static const char *usage =
     "usage: flexllm generate --model PATH [--tokenizer PATH] [--prompt TEXT | --chat TEXT]\n"
     "                        [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
     "                        [--engine reference|fakequant|accel --quantized FILE]\n"
-    "                        [--config NAME|FILE] [--stats]\n"
+    "                        [--config NAME|FILE] [--stats] [--target DEVICE]\n"
     "\n"
     "Streams the prompt and then the generated text to stdout; prefill and decode\n"
     "throughput go to stderr.\n"
@@ -41,10 +42,12 @@ static const char *usage =
     "                      --model is then only read for its vocabulary\n"
     "  --config C          accelerator parallelism: u280-ref (default), u280-base,\n"
     "                      v80-proj, tiny, small, or a file of key = value lines\n"
-    "  --stats             print the engines' modeled cycles and memory traffic\n";
+    "  --stats             print the engines' modeled cycles and memory traffic\n"
+    "  --target DEVICE     with --engine accel: print the modeled FPGA time and energy\n"
+    "                      of this run on DEVICE (u280, u55c, v80, or a device file)\n";
 
 typedef struct generate_options {
-    const char *model, *tokenizer, *prompt, *chat, *system, *quantized, *config;
+    const char *model, *tokenizer, *prompt, *chat, *system, *quantized, *config, *target;
     flx_engine_kind engine;
     int stats;
     long long n, top_k, seed, context;
@@ -77,6 +80,9 @@ static int parse_options(int argc, char **argv, generate_options *o) {
         } else if (!strcmp(a, "--config")) {
             VALUE();
             o->config = v;
+        } else if (!strcmp(a, "--target")) {
+            VALUE();
+            o->target = v;
         } else if (!strcmp(a, "--model")) {
             VALUE();
             o->model = v;
@@ -129,6 +135,10 @@ static int parse_options(int argc, char **argv, generate_options *o) {
                 flx_engine_name(o->engine));
         return -1;
     }
+    if (o->target && o->engine != FLX_ENGINE_ACCEL) {
+        fprintf(stderr, "flexllm generate: --target needs --engine accel\n");
+        return -1;
+    }
     if (o->engine == FLX_ENGINE_REFERENCE && o->quantized) {
         fprintf(stderr, "flexllm generate: --quantized needs --engine fakequant or --engine accel\n");
         return -1;
@@ -167,7 +177,13 @@ int flx_cmd_generate(int argc, char **argv) {
     flx_backend backend;
     int backend_open = 0;
     flx_sampler sampler = {0};
+    flx_device device;
     rc = FLX_EXIT_FAILURE;
+    if (o.target && flx_device_find(&device, o.target, &err) != 0) {
+        fprintf(stderr, "flexllm generate: %s\n", err.msg);
+        flx_loaded_model_free(&lm);
+        return FLX_EXIT_BAD_INPUT;
+    }
 
     /* Tokenize the prompt: chat template, text with BOS, or BOS alone. */
     if (o.chat) {
@@ -270,6 +286,15 @@ int flx_cmd_generate(int argc, char **argv) {
     fprintf(stderr, "decode:  %d tokens sampled, %d forward steps in %.3f s (%.2f tokens/s)\n", generated, steps,
             t2 - t1, steps / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
     if (o.stats) flx_backend_print_stats(&backend, stderr);
+    if (o.target) {
+        flx_perf_model pm;
+        flx_perf_model_from_qmodel(&backend.qm, &pm);
+        if (flx_perf_report_run(stderr, &device, &backend.config, &pm, &backend.accel.prefill_counters,
+                                &backend.accel.decode_counters, &err) != 0) {
+            fprintf(stderr, "flexllm generate: %s\n", err.msg);
+            goto done;
+        }
+    }
     rc = FLX_EXIT_OK;
 
 done:

@@ -16,6 +16,8 @@ static const flx_command commands[] = {
     {"inspect", flx_cmd_inspect, "print a model's description and tensor table"},
     {"tokenize", flx_cmd_tokenize, "turn text into token ids, or ids into text"},
     {"quantize", flx_cmd_quantize, "quantize a model into the artifact the accelerator engines run"},
+    {"estimate", flx_cmd_estimate, "model latency, throughput, energy and resources on a device"},
+    {"dse", flx_cmd_dse, "search accelerator configurations for a device and workload"},
     {"synth", flx_cmd_synth, "write a GGUF with a real model shape and pseudo-random weights"},
 };
 
