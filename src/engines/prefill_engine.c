@@ -82,9 +82,10 @@ static int alloc_buffers(prefill_buffers *b, const flx_config *c, int n, flx_err
 
 /* Per-token quantization, the linear arrays over every token block (twice
  * for 16-bit weights: high bytes, then low bytes), and per-token
- * dequantization: y [n][d_out] from x [n][d_in]. */
-static void prefill_linear(flx_accel *a, prefill_buffers *b, const flx_weight_streams *s, int wp,
-                           const flx_act_quant *act, const float *x, float *y, layer_timing *timing) {
+ * dequantization: y [n][d_out] from x [n][d_in]. Returns the array's
+ * cycles, which the caller charges to the module that owns the array. */
+static uint64_t prefill_linear(flx_accel *a, prefill_buffers *b, const flx_weight_streams *s, int wp,
+                               const flx_act_quant *act, const float *x, float *y) {
     const flx_qlinear *w = s->matrix;
     int n = b->n, tp = a->cfg.prefill.tp;
     int n_blocks = (n + tp - 1) / tp;
@@ -131,7 +132,7 @@ static void prefill_linear(flx_accel *a, prefill_buffers *b, const flx_weight_st
     flx_counters_add_kernel(cnt, FLX_KERNEL_DEQUANT, (uint64_t)n, (uint64_t)n_blocks * flx_cost_elementwise(w->d_out, 1));
     flx_counters_add_bytes(cnt, FLX_PORT_WEIGHTS, (uint64_t)n_blocks * bytes, 0);
     flx_counters_add_bytes(cnt, FLX_PORT_SCALES, (uint64_t)n_blocks * w->d_out * 2 * sizeof(float), 0);
-    add_module(timing, linear);
+    return linear;
 }
 
 static void prefill_rmsnorm(flx_accel *a, prefill_buffers *b, const float *gain, layer_timing *timing) {
@@ -262,19 +263,23 @@ int flx_accel_prefill(flx_accel *a, const int32_t *tokens, int n, int pos0, floa
 
         /* Attention half: norm, K/V/Q arrays, RoPE and cache, attention, O, residual. */
         prefill_rmsnorm(a, &b, ql->attn_norm, &timing);
-        prefill_linear(a, &b, &pl->wk, p->wp_qkvo, &qm->act, b.xn, b.k, &timing);
-        prefill_linear(a, &b, &pl->wv, p->wp_qkvo, &qm->act, b.xn, b.v, &timing);
-        prefill_linear(a, &b, &pl->wq, p->wp_qkvo, &qm->act, b.xn, b.q, &timing);
+        /* Two arrays are time-shared, as in the reference design: one
+         * computes K then Q, the other V and later O. */
+        uint64_t kq_array = prefill_linear(a, &b, &pl->wk, p->wp_qkvo, &qm->act, b.xn, b.k);
+        uint64_t vo_array = prefill_linear(a, &b, &pl->wv, p->wp_qkvo, &qm->act, b.xn, b.v);
+        kq_array += prefill_linear(a, &b, &pl->wq, p->wp_qkvo, &qm->act, b.xn, b.q);
+        add_module(&timing, kq_array);
         rope_and_cache(a, &b, l, pos0, &timing);
         prefill_attention(a, &b, l, pos0, &timing);
-        prefill_linear(a, &b, &pl->wo, p->wp_qkvo, &qm->act, b.att, b.proj, &timing);
+        vo_array += prefill_linear(a, &b, &pl->wo, p->wp_qkvo, &qm->act, b.att, b.proj);
+        add_module(&timing, vo_array);
         for (long i = 0; i < (long)n * dim; i += dim) flx_residual_add_kernel(b.x + i, b.proj + i, dim);
         prefill_elementwise(a, n, dim, FLX_KERNEL_RESIDUAL, &timing);
 
         /* FFN half: norm, gate and up (blocked arrays), gating, Hadamard, down, residual. */
         prefill_rmsnorm(a, &b, ql->ffn_norm, &timing);
-        prefill_linear(a, &b, &pl->w_gate, p->wp_ffn, &qm->act, b.xn, b.gate, &timing);
-        prefill_linear(a, &b, &pl->w_up, p->wp_ffn, &qm->act, b.xn, b.up, &timing);
+        add_module(&timing, prefill_linear(a, &b, &pl->w_gate, p->wp_ffn, &qm->act, b.xn, b.gate));
+        add_module(&timing, prefill_linear(a, &b, &pl->w_up, p->wp_ffn, &qm->act, b.xn, b.up));
         for (long t = 0; t < n; t++)
             flx_silu_gate_kernel(b.gate + t * c->ffn_dim, b.up + t * c->ffn_dim, c->ffn_dim, b.gate + t * c->ffn_dim);
         prefill_elementwise(a, n, c->ffn_dim, FLX_KERNEL_SILU_GATE, &timing);
@@ -284,7 +289,7 @@ int flx_accel_prefill(flx_accel *a, const int32_t *tokens, int n, int pos0, floa
             for (long t = 0; t < n; t++) flx_fwht_kernel(b.gate + t * c->ffn_dim, log2n);
             prefill_elementwise(a, n, c->ffn_dim, FLX_KERNEL_FWHT, &timing);
         }
-        prefill_linear(a, &b, &pl->w_down, p->wp_ffn, &qm->act, b.gate, b.proj, &timing);
+        add_module(&timing, prefill_linear(a, &b, &pl->w_down, p->wp_ffn, &qm->act, b.gate, b.proj));
         for (long i = 0; i < (long)n * dim; i += dim) flx_residual_add_kernel(b.x + i, b.proj + i, dim);
         prefill_elementwise(a, n, dim, FLX_KERNEL_RESIDUAL, &timing);
         flx_counters_add_bytes(cnt, FLX_PORT_IO, (uint64_t)n * dim * sizeof(float), (uint64_t)n * dim * sizeof(float));
@@ -296,7 +301,7 @@ int flx_accel_prefill(flx_accel *a, const int32_t *tokens, int n, int pos0, floa
     if (logits) {
         layer_timing timing = {{0}, 0};
         prefill_rmsnorm(a, &b, qm->output_norm, &timing);
-        prefill_linear(a, &b, &a->prefill_lm_head, p->wp_ffn, &qm->lm_head_act, b.xn, logits, &timing);
+        add_module(&timing, prefill_linear(a, &b, &a->prefill_lm_head, p->wp_ffn, &qm->lm_head_act, b.xn, logits));
         engine_cycles += slowest_module(&timing);
     }
     cnt->engine_cycles += engine_cycles;
