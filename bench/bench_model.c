@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "runtime/backend.h"
+#include "common/omp_policy.h"
 #include "modelio/model.h"
 
 static double now_seconds(void) {
@@ -23,6 +24,7 @@ static const char *usage =
     "the mean and standard deviation over the repetitions.\n";
 
 int main(int argc, char **argv) {
+    flx_prefer_passive_omp_wait(argv);
     const char *model_path = NULL, *quantized = NULL, *config = "u280-ref";
     flx_engine_kind engine = FLX_ENGINE_REFERENCE;
     int p = 512, n = 64, reps = 3;

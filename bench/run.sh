@@ -30,7 +30,7 @@ flex_rate() { # test-name args...
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $threads threads"
-echo "llama.cpp: $("$bin/llama-bench" --version 2>&1 | head -1 || true)"
+echo "llama.cpp: build $("$bin/llama-bench" -m "$data/models/stories260K/stories260K.gguf" -p 0 -n 1 -r 1 -o csv 2>/dev/null | awk -F, 'NR==1{for(i=1;i<=NF;i++){gsub(/"/,"",$i);c[$i]=i}} NR==2{gsub(/"/,""); print $c["build_commit"] " (" $c["build_number"] ")"}')"
 echo
 
 # stories260K: the float reference against llama.cpp F32 and F16.

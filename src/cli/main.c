@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/omp_policy.h"
 
 typedef struct flx_command {
     const char *name;
@@ -29,6 +30,7 @@ static void print_usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    flx_prefer_passive_omp_wait(argv);
     if (argc < 2) {
         print_usage(stderr);
         return FLX_EXIT_BAD_INPUT;
