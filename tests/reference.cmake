@@ -40,3 +40,13 @@ flexllm_cli_test_stdin(cli_tokenize_decode 0 "^Once upon a time$" "1 403 407 261
 flexllm_cli_test_stdin(cli_tokenize_encode 0 "^1\n403\n407\n261\n378\n$" "Once upon a time"
                        tokenize --tokenizer ${stories_tok} --bos)
 flexllm_cli_test(cli_tokenize_needs_one_source 2 "exactly one of --tokenizer PATH and --model PATH" tokenize)
+flexllm_cli_test(cli_generate_model_is_tokenizer 2 "not a recognized model file"
+                 generate --model ${stories_tok} --tokenizer ${stories_tok})
+flexllm_cli_test(cli_generate_sentencepiece_model 2 "SentencePiece .model .protobuf. files are not supported"
+                 generate --model ${stories_bin} --tokenizer @DATA@/models/stories260K/tok512.model)
+flexllm_cli_test(cli_generate_stats_needs_accel 2 "--stats and --config describe the accelerator engines"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --stats)
+flexllm_cli_test(cli_generate_context_too_long 2 "--context 4096 exceeds the model's context length 512"
+                 generate --model ${stories_bin} --tokenizer ${stories_tok} --context 4096)
+flexllm_cli_test(cli_ppl_binary_text 2 "not UTF-8 text .invalid byte at offset"
+                 ppl --model ${stories_bin} --tokenizer ${stories_tok} --text ${stories_bin} --ctx 64)

@@ -95,8 +95,9 @@ int main(void) {
         size_t len;
         const char *message;
     } bad_files[] = {
-        {"\x07\x00", 2, "too short"},
-        {"\x00\x00\x00\x00", 4, "max_token_length 0"},
+        {"\x07\x00", 2, "not a recognized tokenizer file"},
+        {"\x00\x00\x00\x00", 4, "not a recognized tokenizer file"},
+        {"\x0a\x0b\x0a\x05<unk>", 9, "SentencePiece .model (protobuf) files are not supported"},
         {"\x07\x00\x00\x00\x00\x00\x80\xbf\x09\x00\x00\x00", 12, "length 9, outside"},
         {"\x07\x00\x00\x00\x00\x00\x80\xbf\x03\x00\x00\x00" "ab", 14, "run past the end"},
         {"\x07\x00\x00\x00\x00\x00\x80\xbf\x02\x00\x00\x00" "\xff\xfe", 14, "not valid UTF-8"},

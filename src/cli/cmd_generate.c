@@ -139,6 +139,10 @@ static int parse_options(int argc, char **argv, generate_options *o) {
         fprintf(stderr, "flexllm generate: --target needs --engine accel\n");
         return -1;
     }
+    if (o->engine != FLX_ENGINE_ACCEL && (o->stats || strcmp(o->config, "u280-ref") != 0)) {
+        fprintf(stderr, "flexllm generate: --stats and --config describe the accelerator engines; add --engine accel\n");
+        return -1;
+    }
     if (o->engine == FLX_ENGINE_REFERENCE && o->quantized) {
         fprintf(stderr, "flexllm generate: --quantized needs --engine fakequant or --engine accel\n");
         return -1;
@@ -210,6 +214,12 @@ int flx_cmd_generate(int argc, char **argv) {
     /* Size the KV cache: the model's context, capped at what this run needs. */
     long long needed = n_prompt + o.n;
     long long context = o.context ? o.context : c->context_length;
+    if (context > c->context_length) {
+        fprintf(stderr, "flexllm generate: --context %lld exceeds the model's context length %d\n", context,
+                c->context_length);
+        rc = FLX_EXIT_BAD_INPUT;
+        goto done;
+    }
     if (n_prompt > context) {
         fprintf(stderr,
                 "flexllm generate: the prompt has %d tokens but the context holds %lld; shorten the "

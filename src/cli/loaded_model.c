@@ -22,8 +22,8 @@ int flx_load_model_and_tokenizer(const char *cmd, const char *model_path, const 
         if (rc != 0) flx_error_prefix(&err, model_path);
     } else {
         fprintf(stderr,
-                "flexllm %s: %s has no vocabulary (a %s checkpoint); pass --tokenizer PATH, e.g. "
-                "the tok512.bin of a llama2.c model\n",
+                "flexllm %s: %s has no vocabulary (a %s checkpoint); pass --tokenizer PATH with "
+                "the tokenizer of this model (for a llama2.c model, its tokenizer .bin)\n",
                 cmd, model_path, out->model.format);
         flx_loaded_model_free(out);
         return FLX_EXIT_BAD_INPUT;

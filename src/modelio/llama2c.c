@@ -69,6 +69,16 @@ int flx_model_load_llama2c(flx_model *m, const char *path, flx_error *err) {
     c->norm_eps = 1e-5f;
     c->rope_theta = 10000.0f;
     c->tied_embeddings = shared;
+    /* Anything that is not GGUF or safetensors arrives here; a header with
+     * absurd sizes means the file is not a llama2.c checkpoint at all. */
+    if (h[0] > (1 << 16) || h[1] > (1 << 20) || h[2] > 1024 || h[3] > (1 << 16)) {
+        flx_fail(err,
+                 "%s: not a recognized model file: not GGUF, not safetensors, and its first 28 bytes "
+                 "are not a llama2.c header (dim %d, layers %d, heads %d); pass a llama2.c .bin, "
+                 "a .gguf, a .safetensors file or a Hugging Face model folder",
+                 path, h[0], h[2], h[3]);
+        goto fail;
+    }
     if (c->n_heads > 0 && c->dim % c->n_heads != 0) {
         flx_fail(err, "%s: inconsistent llama2.c header: dim %d is not a multiple of n_heads %d",
                  path, c->dim, c->n_heads);

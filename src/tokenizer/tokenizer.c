@@ -170,6 +170,20 @@ int flx_vocab_load(flx_vocab **out, const char *path, flx_error *err) {
         else if (head[j] < 0x21 || head[j] > 0x7e) printable = 0;
     }
     if (printable && has_space) return flx_vocab_load_tiktoken(out, path, err);
+    /* A SentencePiece ModelProto starts with field 1 (pieces), a
+     * length-delimited message: tag byte 0x0A. */
+    if (head[0] == 0x0A)
+        return flx_fail(err,
+                        "%s: SentencePiece .model (protobuf) files are not supported; use the "
+                        "llama2.c tokenizer .bin exported from it, or the model's GGUF file",
+                        path);
+    int32_t max_len;
+    memcpy(&max_len, head, sizeof max_len);
+    if (got < 4 || max_len <= 0 || max_len > 4096)
+        return flx_fail(err,
+                        "%s: not a recognized tokenizer file; expected a llama2.c tokenizer .bin, "
+                        "a tiktoken rank file (Llama 3 tokenizer.model), tokenizer.json, or a GGUF file",
+                        path);
     return flx_vocab_load_llama2c(out, path, err);
 }
 
