@@ -15,7 +15,7 @@ foreach(recipe rtn-w8a8 rtn-w4a8 rtn-w4a4)
 endforeach()
 flexllm_cli_test(cli_quantize_help 0 "usage: flexllm quantize.*rtn-w4a4 +4-bit weights" quantize --help)
 flexllm_cli_test(cli_quantize_bogus_recipe 2
-  "unknown recipe 'bogus' \\(valid recipes: rtn-w8a8, rtn-w4a8, rtn-w4a4\\)"
+  "unknown recipe 'bogus' \\(valid recipes: rtn-w8a8, rtn-w4a8, rtn-w4a4, flexllm-hw"
   quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe bogus --calib ${quant_calib}
            -o @TMP@/bogus.safetensors)
 flexllm_cli_test(cli_quantize_missing_calib 2 "missing --calib FILE"

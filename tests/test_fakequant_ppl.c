@@ -79,6 +79,8 @@ int main(void) {
     double ppl[8] = {0};
     for (int i = 0; i < flx_recipe_count(); i++) {
         const flx_recipe *r = flx_recipe_at(i);
+        /* GPTQ and rotated recipes need calibration text before quantizing. */
+        if (flx_recipe_needs_pipeline(r)) continue;
         flx_qmodel qm;
         flx_calib_result cal;
         flx_fakequant_state fs;

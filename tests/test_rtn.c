@@ -218,7 +218,7 @@ static void test_recipes(void) {
     CHECK(flx_recipe_find("bogus", &err) == NULL);
     CHECK(strstr(err.msg, "unknown recipe 'bogus'") != NULL);
     CHECK(strstr(err.msg, "rtn-w8a8, rtn-w4a8, rtn-w4a4") != NULL);
-    CHECK_INT_EQ(flx_recipe_count(), 3);
+    CHECK_INT_EQ(flx_recipe_count(), 6);
 }
 
 int main(void) {

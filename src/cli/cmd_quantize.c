@@ -1,4 +1,7 @@
 /* flexllm quantize: float checkpoint in, quantized artifact out. */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,15 +12,18 @@
 #include "common/mapped_file.h"
 #include "quant/artifact.h"
 #include "quant/calibrate.h"
+#include "quant/quantize_model.h"
 #include "quant/recipe.h"
 
 static const char *usage_head =
     "usage: flexllm quantize --model PATH --recipe NAME --calib FILE -o OUT\n"
     "                        [--calib-tokens N] [--lm-head-bits N] [--tokenizer PATH]\n"
+    "                        [--seed S] [--rotation-file PATH]\n"
     "\n"
-    "Quantizes a float checkpoint with round-to-nearest per-channel weights,\n"
-    "calibrates the static INT8 attention scales on a text, and writes one\n"
-    "safetensors artifact for the accelerator engines.\n"
+    "Rotates a copy of a float checkpoint when the recipe asks for it, quantizes\n"
+    "its weights per channel (round to nearest, or GPTQ with Hessians from the\n"
+    "calibration text), calibrates the static INT8 attention scales on the text,\n"
+    "and writes one safetensors artifact for the accelerator engines.\n"
     "\n"
     "  --model PATH        float checkpoint (any format flexllm generate accepts)\n"
     "  --tokenizer PATH    tokenizer file; default: the model's own vocabulary\n"
@@ -27,8 +33,12 @@ static const char *usage_tail =
     "  --lm-head-bits N    LM-head weight width instead of the recipe's: 4, 8 or 16\n"
     "                      (16-bit weights run as two passes of the 8-bit arrays)\n"
     "  --calib FILE        UTF-8 calibration text (required)\n"
-    "  --calib-tokens N    text tokens of FILE to calibrate on (default 2048), run in\n"
-    "                      windows of up to 512 positions\n"
+    "  --calib-tokens N    text tokens of FILE for the attention scales and the GPTQ\n"
+    "                      Hessians (default 2048), run in windows of up to 512 positions\n"
+    "  --seed S            seed of the recipe's random or Hadamard rotations: R1 uses\n"
+    "                      S, R2 of layer l uses S + 1 + l (default: the recipe's)\n"
+    "  --rotation-file PATH  learned R1 and R2 (SpinQuant safetensors) for recipes\n"
+    "                      with learned rotations\n"
     "  -o OUT              output artifact (.safetensors)\n";
 
 static const char *act_kind(const flx_act_quant *a) { return a->asymmetric ? "asymmetric" : "symmetric"; }
@@ -37,18 +47,27 @@ static void print_usage(void) {
     fputs(usage_head, stdout);
     for (int i = 0; i < flx_recipe_count(); i++) {
         const flx_recipe *r = flx_recipe_at(i);
-        printf("                        %-9s %d-bit weights, %d-bit %s activations,\n", r->name, r->weight_bits,
+        char quantizer[64];
+        flx_recipe_quantizer_format(r, quantizer, sizeof quantizer);
+        printf("                        %-22s %d-bit weights, %d-bit %s activations,\n", r->name, r->weight_bits,
                r->act.bits, act_kind(&r->act));
-        printf("                                  LM head %d-bit weights, %d-bit %s activations\n",
+        printf("                                               LM head %d-bit weights, %d-bit %s activations,\n",
                r->lm_head_weight_bits, r->lm_head_act.bits, act_kind(&r->lm_head_act));
+        if (r->r1 == FLX_ROTATION_NONE && r->r2 == FLX_ROTATION_NONE && !r->r4)
+            printf("                                               %s weights, no rotation\n", quantizer);
+        else
+            printf("                                               %s weights, R1 %s, R2 %s, R4 %s\n", quantizer,
+                   flx_rotation_kind_name(r->r1), flx_rotation_kind_name(r->r2), r->r4 ? "online" : "none");
     }
     fputs(usage_tail, stdout);
 }
 
 typedef struct quantize_options {
-    const char *model, *tokenizer, *recipe, *calib, *out;
+    const char *model, *tokenizer, *recipe, *calib, *out, *rotation_file;
     long long calib_tokens;
     int lm_head_bits; /* 0: the recipe's */
+    bool has_seed;
+    long long seed;
 } quantize_options;
 
 static int parse_options(int argc, char **argv, quantize_options *o) {
@@ -61,7 +80,8 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
             return -2;
         }
         if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") &&
-            strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "--lm-head-bits") && strcmp(a, "-o")) {
+            strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "--lm-head-bits") && strcmp(a, "-o") &&
+            strcmp(a, "--seed") && strcmp(a, "--rotation-file")) {
             fprintf(stderr, "flexllm quantize: unknown option '%s' (see flexllm quantize --help)\n", a);
             return -1;
         }
@@ -71,6 +91,11 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         else if (!strcmp(a, "--recipe")) o->recipe = v;
         else if (!strcmp(a, "--calib")) o->calib = v;
         else if (!strcmp(a, "-o")) o->out = v;
+        else if (!strcmp(a, "--rotation-file")) o->rotation_file = v;
+        else if (!strcmp(a, "--seed")) {
+            if (flx_parse_int(cmd, a, v, 0, LLONG_MAX, &o->seed)) return -1;
+            o->has_seed = true;
+        }
         else if (!strcmp(a, "--lm-head-bits")) {
             if (strcmp(v, "4") && strcmp(v, "8") && strcmp(v, "16")) {
                 fprintf(stderr, "flexllm quantize: invalid value '%s' for --lm-head-bits: expected 4, 8 or 16\n", v);
@@ -106,9 +131,12 @@ static void print_range(const char *label, const float *v, int n) {
     printf("  %s %.3g..%.3g", label, (double)lo, (double)hi);
 }
 
-static void print_summary(const flx_qmodel *qm, const flx_recipe *r, const char *out) {
+static void print_summary(const flx_quantized *q, const flx_recipe *r, const char *out) {
+    const flx_qmodel *qm = &q->qm;
     const flx_config *c = &qm->config;
-    printf("weights  %d-bit per-channel RTN, LM head %d-bit\n", r->weight_bits, r->lm_head_weight_bits);
+    const char *quantizer = strcmp(q->quantizer_text, "rtn") == 0 ? "RTN" : q->quantizer_text;
+    printf("weights  %d-bit per-channel %s, LM head %d-bit%s\n", r->weight_bits, quantizer, r->lm_head_weight_bits,
+           r->lm_head_weight_bits == 16 && r->quantizer == FLX_QUANTIZER_GPTQ ? " (RTN)" : "");
     printf("inputs   %d-bit %s per token, LM head %d-bit %s\n", r->act.bits, act_kind(&r->act),
            r->lm_head_act.bits, act_kind(&r->lm_head_act));
     printf("attention scales per layer (min..max over heads):\n");
@@ -155,39 +183,46 @@ int flx_cmd_quantize(int argc, char **argv) {
     }
     int32_t *tokens = NULL;
     int n_tokens = 0;
-    flx_qmodel qm = {0};
+    flx_quantized q;
+    memset(&q, 0, sizeof q);
     rc = FLX_EXIT_BAD_INPUT;
     if (flx_tokenizer_encode(lm.tokenizer, text, text_len, 0, &tokens, &n_tokens, &err) != 0) {
         fprintf(stderr, "flexllm quantize: %s: %s\n", o.calib, err.msg);
         goto done;
     }
-    if (flx_recipe_apply(&qm, &lm.model, recipe, &err) != 0) {
+    printf("model    %s\nrecipe   %s\n", o.model, recipe->name);
+    fflush(stdout);
+    flx_quantize_options qo = {.calib_tokens = tokens,
+                               .n_calib_tokens = n_tokens,
+                               .bos = flx_tokenizer_bos(lm.tokenizer),
+                               .max_calib_tokens = o.calib_tokens,
+                               .override_seed = o.has_seed,
+                               .seed = (uint64_t)o.seed,
+                               .rotation_file = o.rotation_file};
+    if (flx_quantize_model(&q, &lm.model, recipe, &qo, &err) != 0) {
         fprintf(stderr, "flexllm quantize: %s\n", err.msg);
         goto done;
     }
-    printf("model    %s\nrecipe   %s\n", o.model, recipe->name);
-
-    flx_calib_result cal;
-    if (flx_calibrate(&qm, tokens, n_tokens, flx_tokenizer_bos(lm.tokenizer), o.calib_tokens, &cal,
-                      &err) != 0) {
-        fprintf(stderr, "flexllm quantize: %s: %s\n", o.calib, err.msg);
-        goto done;
-    }
+    const flx_calib_result cal = q.calib;
+    printf("rotations %s\n", q.rotations_text);
+    if (q.hessian_tokens > 0) printf("hessians %s: %ld text tokens for GPTQ\n", o.calib, q.hessian_tokens);
     printf("calib    %s: %ld of its %d tokens, %d window(s) of up to %d positions\n", o.calib,
            cal.n_tokens, n_tokens, cal.n_windows, cal.window);
 
     flx_artifact_provenance prov = {.calib_tokens = cal.n_tokens};
     snprintf(prov.source_model, sizeof prov.source_model, "%s", o.model);
     snprintf(prov.calib_text, sizeof prov.calib_text, "%s", o.calib);
-    if (flx_artifact_save(&qm, &prov, o.out, &err) != 0) {
+    snprintf(prov.rotations, sizeof prov.rotations, "%s", q.rotations_text);
+    snprintf(prov.weight_quantizer, sizeof prov.weight_quantizer, "%s", q.quantizer_text);
+    if (flx_artifact_save(&q.qm, &prov, o.out, &err) != 0) {
         fprintf(stderr, "flexllm quantize: %s\n", err.msg);
         rc = FLX_EXIT_FAILURE;
         goto done;
     }
-    print_summary(&qm, recipe, o.out);
+    print_summary(&q, recipe, o.out);
     rc = FLX_EXIT_OK;
 done:
-    flx_qmodel_free(&qm);
+    flx_quantized_free(&q);
     free(tokens);
     free(text);
     flx_loaded_model_free(&lm);

@@ -11,6 +11,9 @@
 #include "common/mapped_file.h"
 #include "modelio/safetensors.h"
 
+/* Value of metadata online_rotations with R4. */
+#define FLX_ARTIFACT_ONLINE_R4 "r4-walsh-hadamard-ffn"
+
 /* Largest n_heads * head_dim accepted from a file, far above real models. */
 #define FLX_ARTIFACT_MAX_WIDTH (1 << 20)
 
@@ -265,7 +268,14 @@ static void write_metadata(strbuf *b, const flx_qmodel *qm, const flx_artifact_p
     meta_str(b, "granularity", "per-channel");
     meta_str(b, "attention", "int8-static-per-head");
     meta_str(b, "probabilities", "uint8-static");
-    meta_str(b, "rotations", qm->online_hadamard_ffn ? "online-hadamard-ffn" : "none");
+    char r4_only[64];
+    snprintf(r4_only, sizeof r4_only, "r4=walsh-hadamard(%d)", c->ffn_dim);
+    const char *rotations = prov && prov->rotations[0] ? prov->rotations
+                            : qm->online_hadamard_ffn  ? r4_only
+                                                       : "none";
+    meta_str(b, "rotations", rotations);
+    meta_str(b, "online_rotations", qm->online_hadamard_ffn ? FLX_ARTIFACT_ONLINE_R4 : "none");
+    meta_str(b, "weight_quantizer", prov && prov->weight_quantizer[0] ? prov->weight_quantizer : "unrecorded");
     meta_str(b, "calib_text", prov ? prov->calib_text : "");
     meta_int(b, "calib_tokens", prov ? prov->calib_tokens : 0);
     meta_str(b, "source_model", prov ? prov->source_model : "");
@@ -692,6 +702,44 @@ static void copy_meta(char *out, size_t size, const flx_st_file *st, const char 
     snprintf(out, size, "%s", v ? v : "");
 }
 
+/* Sets qm->online_hadamard_ffn from online_rotations, or from rotations in
+ * artifacts written before online_rotations existed, and copies the
+ * rotation and quantizer records into prov. */
+static int read_rotations(const flx_st_file *st, flx_qmodel *qm, flx_artifact_provenance *prov, const char *path,
+                          flx_error *err) {
+    const char *online = meta_get(st, "online_rotations");
+    const char *rotations = meta_require(st, "rotations", path, err);
+    if (!rotations) return -1;
+    if (!online) {
+        static const char *const old[] = {"none", "online-hadamard-ffn"};
+        if (meta_expect(st, "rotations", old, 2, path, err) != 0) return -1;
+        qm->online_hadamard_ffn = strcmp(rotations, "online-hadamard-ffn") == 0;
+    } else {
+        static const char *const allowed[] = {"none", FLX_ARTIFACT_ONLINE_R4};
+        if (meta_expect(st, "online_rotations", allowed, 2, path, err) != 0) return -1;
+        qm->online_hadamard_ffn = strcmp(online, FLX_ARTIFACT_ONLINE_R4) == 0;
+        if (qm->online_hadamard_ffn != (strstr(rotations, "r4=") != NULL))
+            return flx_fail(err,
+                            "%s: metadata online_rotations = '%s' contradicts rotations = '%s'; the artifact "
+                            "is corrupt",
+                            path, online, rotations);
+    }
+    int ffn = qm->config.ffn_dim;
+    if (qm->online_hadamard_ffn && (ffn & (ffn - 1)) != 0)
+        return flx_fail(err,
+                        "%s: metadata asks for the online Walsh-Hadamard transform before w_down, but "
+                        "ffn_dim = %d is not a power of two; the artifact is corrupt",
+                        path, ffn);
+    if (prov && strlen(rotations) >= sizeof prov->rotations)
+        return flx_fail(err, "%s: metadata rotations is %zu bytes long, above the limit of %zu", path,
+                        strlen(rotations), sizeof prov->rotations - 1);
+    if (prov) {
+        copy_meta(prov->rotations, sizeof prov->rotations, st, "rotations");
+        copy_meta(prov->weight_quantizer, sizeof prov->weight_quantizer, st, "weight_quantizer");
+    }
+    return 0;
+}
+
 static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const flx_st_file *st,
                           const char *path, flx_error *err) {
     const char *format = meta_get(st, "format");
@@ -729,13 +777,11 @@ static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const f
     static const char *const granularity[] = {"per-channel"};
     static const char *const attention[] = {"int8-static-per-head"};
     static const char *const probabilities[] = {"uint8-static"};
-    static const char *const rotations[] = {"none", "online-hadamard-ffn"};
     if (meta_expect(st, "granularity", granularity, 1, path, err) != 0 ||
         meta_expect(st, "attention", attention, 1, path, err) != 0 ||
         meta_expect(st, "probabilities", probabilities, 1, path, err) != 0 ||
-        meta_expect(st, "rotations", rotations, 2, path, err) != 0)
+        read_rotations(st, qm, prov, path, err) != 0)
         return -1;
-    qm->online_hadamard_ffn = strcmp(meta_get(st, "rotations"), "online-hadamard-ffn") == 0;
 
     const flx_config *c = &qm->config;
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim;

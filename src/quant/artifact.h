@@ -24,11 +24,18 @@
 #define FLX_ARTIFACT_FORMAT "flexllm-quantized"
 #define FLX_ARTIFACT_FORMAT_VERSION "1"
 
-/* Where an artifact came from, recorded in its metadata. */
+/* Where an artifact came from, recorded in its metadata. The rotations are
+ * stored in two keys: "rotations", the offline and online rotations as
+ * flx_rotation_record_format writes them, and "online_rotations", "none" or
+ * "r4-walsh-hadamard-ffn", which sets qm->online_hadamard_ffn. Artifacts
+ * without "online_rotations" have "rotations" = "none" or
+ * "online-hadamard-ffn" and still load. */
 typedef struct flx_artifact_provenance {
     char source_model[512];  /* path of the float checkpoint */
     char calib_text[512];    /* path of the calibration text */
     long calib_tokens;       /* text tokens used for calibration */
+    char rotations[1024];    /* "" on save: "none", or the R4 entry when qm->online_hadamard_ffn */
+    char weight_quantizer[64]; /* e.g. "rtn" or "gptq(act_order,clip=mse)"; "" on save: "unrecorded" */
 } flx_artifact_provenance;
 
 /* Writes qm to path (through a temporary file renamed at the end, so a

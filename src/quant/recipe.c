@@ -3,19 +3,59 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "quant/clip_search.h"
 #include "quant/rtn.h"
 
-/* Clip ratio 1.0 everywhere: no clipping search in this first version. The
- * 4-bit activation recipe uses unsigned codes with a float offset, as the
+/* The rtn-* recipes use clip ratio 1.0 and no rotation. The 4-bit
+ * activation recipes use unsigned codes with a float offset, as the
  * reference FPGA design does. rtn-w8a8 has a 16-bit LM head with
  * asymmetric 8-bit inputs: greedy generation from BOS on stories260K
  * (calibrated on 2048 WikiText-2 tokens) then matches the float model for
  * 181 tokens, against 61 with 8-bit head weights (the float top-2 logit
- * margin there is 0.07) and 110 with symmetric 8-bit head inputs. */
+ * margin there is 0.07) and 110 with symmetric 8-bit head inputs.
+ * flexllm-hw is the scheme of the reference hardware: R1 and R2 merged
+ * offline, R4 as the only online rotation, INT4 weights everywhere, the LM
+ * head included. spinquant-learned-w4a4 takes R1 and R2 from a SpinQuant
+ * rotation file. */
 static const flx_recipe recipes[] = {
-    {"rtn-w8a8", 8, {8, false, 1.0f}, 16, {8, true, 1.0f}},
-    {"rtn-w4a8", 4, {8, false, 1.0f}, 8, {8, false, 1.0f}},
-    {"rtn-w4a4", 4, {4, true, 1.0f}, 4, {4, true, 1.0f}},
+    {.name = "rtn-w8a8", .weight_bits = 8, .act = {8, false, 1.0f}, .lm_head_weight_bits = 16,
+     .lm_head_act = {8, true, 1.0f}},
+    {.name = "rtn-w4a8", .weight_bits = 4, .act = {8, false, 1.0f}, .lm_head_weight_bits = 8,
+     .lm_head_act = {8, false, 1.0f}},
+    {.name = "rtn-w4a4", .weight_bits = 4, .act = {4, true, 1.0f}, .lm_head_weight_bits = 4,
+     .lm_head_act = {4, true, 1.0f}},
+    {.name = "flexllm-hw",
+     .weight_bits = 4,
+     .act = {4, true, 1.0f},
+     .lm_head_weight_bits = 4,
+     .lm_head_act = {4, true, 1.0f},
+     .quantizer = FLX_QUANTIZER_GPTQ,
+     .act_order = true,
+     .clip_search = true,
+     .r1 = FLX_ROTATION_HADAMARD,
+     .r2 = FLX_ROTATION_HADAMARD,
+     .r4 = true,
+     .r1_seed = 1,
+     .r2_seed = 2},
+    {.name = "gptq-w4a8",
+     .weight_bits = 4,
+     .act = {8, false, 1.0f},
+     .lm_head_weight_bits = 8,
+     .lm_head_act = {8, false, 1.0f},
+     .quantizer = FLX_QUANTIZER_GPTQ,
+     .act_order = true,
+     .clip_search = true},
+    {.name = "spinquant-learned-w4a4",
+     .weight_bits = 4,
+     .act = {4, true, 1.0f},
+     .lm_head_weight_bits = 4,
+     .lm_head_act = {4, true, 1.0f},
+     .quantizer = FLX_QUANTIZER_GPTQ,
+     .act_order = true,
+     .clip_search = true,
+     .r1 = FLX_ROTATION_LEARNED,
+     .r2 = FLX_ROTATION_LEARNED,
+     .r4 = true},
 };
 
 #define N_RECIPES ((int)(sizeof recipes / sizeof recipes[0]))
@@ -54,9 +94,7 @@ static int check_act(const flx_act_quant *a, const char *recipe, const char *wha
     return 0;
 }
 
-int flx_recipe_apply(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe, flx_error *err) {
-    const flx_config *c = &model->config;
-    memset(qm, 0, sizeof *qm);
+int flx_recipe_check(const flx_recipe *recipe, flx_error *err) {
     if (recipe->weight_bits != 4 && recipe->weight_bits != 8)
         return flx_fail(err, "recipe %s: layer weight width of %d bits is invalid (expected 4 or 8)", recipe->name,
                         recipe->weight_bits);
@@ -67,6 +105,67 @@ int flx_recipe_apply(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe,
     if (check_act(&recipe->act, recipe->name, "layer input", err) != 0 ||
         check_act(&recipe->lm_head_act, recipe->name, "LM-head input", err) != 0)
         return -1;
+    if (recipe->quantizer != FLX_QUANTIZER_RTN && recipe->quantizer != FLX_QUANTIZER_GPTQ)
+        return flx_fail(err, "recipe %s: weight quantizer %d is invalid (expected RTN or GPTQ)", recipe->name,
+                        (int)recipe->quantizer);
+    if (recipe->act_order && recipe->quantizer != FLX_QUANTIZER_GPTQ)
+        return flx_fail(err, "recipe %s: act_order needs the GPTQ quantizer", recipe->name);
+    if (recipe->r1 < FLX_ROTATION_NONE || recipe->r1 > FLX_ROTATION_LEARNED || recipe->r2 < FLX_ROTATION_NONE ||
+        recipe->r2 > FLX_ROTATION_LEARNED)
+        return flx_fail(err, "recipe %s: rotation kinds R1 %d, R2 %d are invalid (expected none, hadamard, "
+                             "random or learned)",
+                        recipe->name, (int)recipe->r1, (int)recipe->r2);
+    return 0;
+}
+
+bool flx_recipe_needs_pipeline(const flx_recipe *recipe) {
+    return recipe->quantizer != FLX_QUANTIZER_RTN || recipe->r1 != FLX_ROTATION_NONE ||
+           recipe->r2 != FLX_ROTATION_NONE || recipe->r4;
+}
+
+void flx_recipe_quantizer_format(const flx_recipe *recipe, char *out, size_t out_size) {
+    const char *clip = recipe->clip_search ? "clip=mse" : "clip=absmax";
+    if (recipe->quantizer == FLX_QUANTIZER_GPTQ)
+        snprintf(out, out_size, "gptq(%s%s)", recipe->act_order ? "act_order," : "", clip);
+    else if (recipe->clip_search)
+        snprintf(out, out_size, "rtn(%s)", clip);
+    else
+        snprintf(out, out_size, "rtn");
+}
+
+/* Per-channel symmetric RTN, with the MSE range search when the recipe requests it. */
+int flx_recipe_rtn_linear(void *ctx, flx_qlinear *out, flx_qmodel *owner, const float *w, int d_out, int d_in,
+                          int bits, int layer, int site, const char *name, flx_error *err) {
+    const flx_recipe *recipe = ctx;
+    (void)layer;
+    (void)site;
+    if (!recipe->clip_search || bits == 16)
+        return flx_rtn_quantize_linear(out, owner, w, d_out, d_in, bits, name, err);
+    flx_weight_format f = {bits, 0, false};
+    flx_clip_options clip = flx_clip_options_default();
+    flx_qweights qw;
+    if (flx_rtn_clip_quantize(w, d_out, d_in, &f, &clip, NULL, &qw, name, err) != 0) return -1;
+    int rc = flx_qweights_to_qlinear(&qw, out, owner, name, err);
+    flx_qweights_free(&qw);
+    return rc;
+}
+
+int flx_recipe_apply(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe, flx_error *err) {
+    memset(qm, 0, sizeof *qm);
+    if (flx_recipe_check(recipe, err) != 0) return -1;
+    if (flx_recipe_needs_pipeline(recipe))
+        return flx_fail(err,
+                        "recipe %s needs GPTQ Hessians or rotations of the float model; run it through "
+                        "flx_quantize_model (flexllm quantize) with a calibration text",
+                        recipe->name);
+    return flx_recipe_build(qm, model, recipe, flx_recipe_rtn_linear, (void *)recipe, err);
+}
+
+int flx_recipe_build(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe, flx_recipe_linear_fn fn,
+                     void *ctx, flx_error *err) {
+    const flx_config *c = &model->config;
+    memset(qm, 0, sizeof *qm);
+    if (flx_recipe_check(recipe, err) != 0) return -1;
     qm->config = *c;
     qm->act = recipe->act;
     qm->lm_head_act = recipe->lm_head_act;
@@ -101,8 +200,8 @@ int flx_recipe_apply(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe,
         for (size_t i = 0; i < sizeof linears / sizeof linears[0]; i++) {
             char name[640];
             snprintf(name, sizeof name, "%s: blk.%d.%s", model->path, l, linears[i].name);
-            if (flx_rtn_quantize_linear(linears[i].dst, qm, linears[i].src, linears[i].d_out,
-                                        linears[i].d_in, recipe->weight_bits, name, err) != 0)
+            if (fn(ctx, linears[i].dst, qm, linears[i].src, linears[i].d_out, linears[i].d_in,
+                   recipe->weight_bits, l, (int)i, name, err) != 0)
                 goto fail;
         }
         if (!(ql->q_scale = alloc_floats(qm, c->n_heads, err)) ||
@@ -113,8 +212,8 @@ int flx_recipe_apply(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe,
     }
     char name[600];
     snprintf(name, sizeof name, "%s: output", model->path);
-    if (flx_rtn_quantize_linear(&qm->lm_head, qm, model->output, c->vocab_size, c->dim,
-                                recipe->lm_head_weight_bits, name, err) != 0)
+    if (fn(ctx, &qm->lm_head, qm, model->output, c->vocab_size, c->dim, recipe->lm_head_weight_bits, -1, 7, name,
+           err) != 0)
         goto fail;
     return 0;
 

@@ -1,0 +1,181 @@
+#include "quant/quantize_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/calib_capture.h"
+#include "quant/gptq.h"
+#include "quant/hadamard.h"
+
+typedef struct pipeline {
+    const flx_recipe *recipe;
+    const flx_quantize_options *opt;
+    const flx_model *src;    /* rotated float model, R4 not fused */
+    bool r4;
+    flx_calib_hessians hessians; /* layers [first_layer, first_layer + n_layers) */
+    bool have_hessians;
+    long hessian_tokens;
+} pipeline;
+
+/* S <- (H / sqrt(d)) S (H / sqrt(d)) for the Hessian of the w_down input,
+ * which the online transform turns: x' = H x / sqrt(d), H symmetric. */
+static int rotate_hessian_r4(flx_hessian *h, flx_error *err) {
+    size_t d = (size_t)h->d;
+    double *s = h->sum, *col = flx_malloc(d * sizeof *col, err);
+    if (!col) return -1;
+    for (size_t i = 0; i < d; i++)
+        for (size_t j = i + 1; j < d; j++) s[i * d + j] = s[j * d + i];
+    for (size_t i = 0; i < d; i++) flx_fwht_f64(s + i * d, (int)d);
+    for (size_t j = 0; j < d; j++) {
+        for (size_t i = 0; i < d; i++) col[i] = s[i * d + j];
+        flx_fwht_f64(col, (int)d);
+        for (size_t i = 0; i < d; i++) s[i * d + j] = col[i];
+    }
+    free(col);
+    return 0;
+}
+
+/* Captures the Hessians of the layers from first on, as many as fit
+ * FLX_QUANTIZE_HESSIAN_BUDGET, and the LM head's with the last layer. */
+static int capture_from(pipeline *p, int first, flx_error *err) {
+    const flx_config *c = &p->src->config;
+    if (p->have_hessians) flx_calib_hessians_free(&p->hessians);
+    p->have_hessians = false;
+    size_t dim = (size_t)c->dim, q_dim = (size_t)c->n_heads * c->head_dim, ffn = (size_t)c->ffn_dim;
+    size_t per_layer = 8 * (2 * dim * dim + q_dim * q_dim + ffn * ffn);
+    size_t fit = FLX_QUANTIZE_HESSIAN_BUDGET / per_layer;
+    int n = fit < 1 ? 1 : fit > (size_t)(c->n_layers - first) ? c->n_layers - first : (int)fit;
+    flx_capture_options co = {p->opt->max_calib_tokens, first, n, first + n == c->n_layers};
+    if (flx_calib_capture(&p->hessians, p->src, p->opt->calib_tokens, p->opt->n_calib_tokens, p->opt->bos, &co,
+                          err) != 0)
+        return -1;
+    p->have_hessians = true;
+    p->hessian_tokens = p->hessians.n_tokens;
+    for (int i = 0; p->r4 && i < n; i++)
+        if (rotate_hessian_r4(&p->hessians.layers[i].ffn_act, err) != 0) return -1;
+    return 0;
+}
+
+static const flx_hessian *site_hessian(pipeline *p, int layer, int site) {
+    if (site == 7) return p->hessians.has_lm_head ? &p->hessians.lm_head : NULL;
+    flx_layer_hessians *lh = &p->hessians.layers[layer - p->hessians.first_layer];
+    static const int kinds[7] = {0, 0, 0, 1, 2, 2, 3};
+    flx_hessian *all[4] = {&lh->attn_in, &lh->attn_out, &lh->ffn_in, &lh->ffn_act};
+    return all[kinds[site]];
+}
+
+static int quantize_linear(void *ctx, flx_qlinear *out, flx_qmodel *owner, const float *w, int d_out, int d_in,
+                           int bits, int layer, int site, const char *name, flx_error *err) {
+    pipeline *p = ctx;
+    const flx_recipe *r = p->recipe;
+    float *fused = NULL;
+    if (p->r4 && site == 6) {
+        /* Row i <- row_i H / sqrt(n), in double as flx_rotate_r4 does. */
+        double *row = flx_malloc((size_t)d_in * sizeof *row, err);
+        fused = row ? flx_malloc((size_t)d_out * d_in * sizeof *fused, err) : NULL;
+        if (!fused) {
+            free(row);
+            return -1;
+        }
+        for (size_t o = 0; o < (size_t)d_out; o++) {
+            for (int j = 0; j < d_in; j++) row[j] = w[o * d_in + j];
+            flx_fwht_f64(row, d_in);
+            for (int j = 0; j < d_in; j++) fused[o * d_in + j] = (float)row[j];
+        }
+        free(row);
+        w = fused;
+    }
+    int rc;
+    if (r->quantizer != FLX_QUANTIZER_GPTQ || bits == 16) {
+        rc = flx_recipe_rtn_linear((void *)r, out, owner, w, d_out, d_in, bits, layer, site, name, err);
+    } else {
+        rc = 0;
+        int in_range = p->have_hessians && layer >= p->hessians.first_layer &&
+                       layer < p->hessians.first_layer + p->hessians.n_layers;
+        if (site != 7 && !in_range) rc = capture_from(p, layer, err);
+        const flx_hessian *h = rc == 0 ? site_hessian(p, layer, site) : NULL;
+        if (rc == 0 && !h) rc = flx_fail(err, "%s: no Hessian was captured for this matrix", name);
+        if (rc == 0) {
+            flx_gptq_options go = flx_gptq_options_default();
+            go.format.bits = bits;
+            go.clip.search = r->clip_search;
+            go.clip_weighted = r->clip_search;
+            go.act_order = r->act_order;
+            rc = flx_gptq_quantize_linear(out, owner, w, d_out, d_in, h, &go, name, err);
+        }
+    }
+    free(fused);
+    return rc;
+}
+
+static int check_request(const flx_model *model, const flx_recipe *recipe, const flx_quantize_options *opt,
+                         flx_error *err) {
+    const flx_config *c = &model->config;
+    if (flx_recipe_check(recipe, err) != 0) return -1;
+    if (recipe->r4 && !flx_is_pow2(c->ffn_dim))
+        return flx_fail(err,
+                        "%s: recipe %s applies the online R4 Walsh-Hadamard transform, which needs a "
+                        "power-of-two ffn_dim, but ffn_dim = %d; use recipe rtn-w4a4 or a model with a "
+                        "power-of-two FFN",
+                        model->path, recipe->name, c->ffn_dim);
+    bool learned = recipe->r1 == FLX_ROTATION_LEARNED || recipe->r2 == FLX_ROTATION_LEARNED;
+    bool have_file = opt->rotation_file && opt->rotation_file[0];
+    if (learned && !have_file)
+        return flx_fail(err,
+                        "recipe %s takes learned R1 and R2 from a rotation file; give one (flexllm "
+                        "quantize --rotation-file PATH)",
+                        recipe->name);
+    if (!learned && have_file)
+        return flx_fail(err, "rotation file %s given, but recipe %s uses no learned rotation", opt->rotation_file,
+                        recipe->name);
+    if (opt->max_calib_tokens <= 0)
+        return flx_fail(err, "calibration token count %ld: expected a positive number", opt->max_calib_tokens);
+    return 0;
+}
+
+int flx_quantize_model(flx_quantized *out, flx_model *model, const flx_recipe *recipe,
+                       const flx_quantize_options *opt, flx_error *err) {
+    memset(out, 0, sizeof *out);
+    if (check_request(model, recipe, opt, err) != 0) return -1;
+
+    flx_model *src = model;
+    if (recipe->r1 != FLX_ROTATION_NONE || recipe->r2 != FLX_ROTATION_NONE) {
+        flx_rotate_options ro = {
+            .r1 = recipe->r1,
+            .r2 = recipe->r2,
+            .r1_seed = opt->override_seed ? opt->seed : recipe->r1_seed,
+            .r2_seed = opt->override_seed ? opt->seed + 1 : recipe->r2_seed,
+            .r4 = false,
+            .rotation_file = opt->rotation_file,
+        };
+        if (flx_rotate_model(&out->rotated, model, &ro, &out->rotations, err) != 0) return -1;
+        out->has_rotated = true;
+        src = &out->rotated;
+    }
+    if (recipe->r4) {
+        out->rotations.r4 = true;
+        out->rotations.r4_size = model->config.ffn_dim;
+    }
+    flx_rotation_record_format(&out->rotations, out->rotations_text, sizeof out->rotations_text);
+    flx_recipe_quantizer_format(recipe, out->quantizer_text, sizeof out->quantizer_text);
+
+    pipeline p = {.recipe = recipe, .opt = opt, .src = src, .r4 = recipe->r4};
+    int rc = flx_recipe_build(&out->qm, src, recipe, quantize_linear, &p, err);
+    if (p.have_hessians) flx_calib_hessians_free(&p.hessians);
+    out->hessian_tokens = p.hessian_tokens;
+    if (rc == 0) {
+        out->qm.online_hadamard_ffn = recipe->r4;
+        rc = flx_calibrate(&out->qm, opt->calib_tokens, opt->n_calib_tokens, opt->bos, opt->max_calib_tokens,
+                           &out->calib, err);
+    }
+    if (rc != 0) flx_quantized_free(out);
+    return rc;
+}
+
+void flx_quantized_free(flx_quantized *q) {
+    if (!q) return;
+    flx_qmodel_free(&q->qm);
+    if (q->has_rotated) flx_model_free(&q->rotated);
+    memset(q, 0, sizeof *q);
+}
