@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/loaded_model.h"
@@ -107,6 +108,12 @@ static int window_logits(void *ctx, const int32_t *tokens, int n, float *logits,
 
 static void show_progress(void *ctx, int done, int total, double ppl) {
     (void)ctx;
+    /* Redirected to a file, stderr gets one line per tenth of the run. */
+    if (!isatty(STDERR_FILENO)) {
+        if (done == total || (done * 10 / total) != ((done - 1) * 10 / total))
+            fprintf(stderr, "%d/%d windows, ppl %.4f\n", done, total, ppl);
+        return;
+    }
     int width = 40, filled = (int)((long)width * done / total);
     fprintf(stderr, "\r[%.*s%*s] %d/%d windows, ppl %.4f", filled,
             "########################################", width - filled, "", done, total, ppl);

@@ -440,13 +440,13 @@ static int parse_header(reader *r, flx_gguf *g, uint64_t *n_tensors, uint64_t *n
         return flx_fail(r->err,
                         "%s: invalid kv_count %" PRIu64
                         " in the header: the remaining %zu bytes cannot hold that many metadata "
-                        "entries (limit %u)",
+                        "entries (limit %u); the file is truncated or corrupt",
                         r->path, *n_kvs, remaining(r), FLX_GGUF_MAX_KVS);
     if (*n_tensors > FLX_GGUF_MAX_TENSORS || *n_tensors > remaining(r) / 33)
         return flx_fail(r->err,
                         "%s: invalid tensor_count %" PRIu64
                         " in the header: the remaining %zu bytes cannot hold that many tensor "
-                        "infos (limit %u)",
+                        "infos (limit %u); the file is truncated or corrupt",
                         r->path, *n_tensors, remaining(r), FLX_GGUF_MAX_TENSORS);
     return 0;
 }
