@@ -95,7 +95,7 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
         return -1;
     }
     if ((o->engine != FLX_ENGINE_REFERENCE) != (o->quantized != NULL)) {
-        fprintf(stderr, "flexllm ppl: --quantized FILE goes with --engine fakequant or accel, and they need it\n");
+        fprintf(stderr, "flexllm ppl: --quantized FILE and --engine fakequant|accel go together; pass both or neither\n");
         return -1;
     }
     return 0;
