@@ -215,8 +215,8 @@ int flx_cmd_synth(int argc, char **argv) {
         return status;
     }
     const flx_config *c = &so.config;
-    printf("wrote %s: %s shape, %d layers, dim %d, %llu parameters, %s matrices, seed %llu\n",
-           o.out, o.arch, c->n_layers, c->dim, (unsigned long long)flx_config_param_count(c),
+    printf("wrote %s: %s shape, %d layer%s, dim %d, %llu parameters, %s matrices, seed %llu\n",
+           o.out, o.arch, c->n_layers, c->n_layers == 1 ? "" : "s", c->dim, (unsigned long long)flx_config_param_count(c),
            flx_ggml_type_name(o.type), (unsigned long long)o.seed);
     return FLX_EXIT_OK;
 }
