@@ -110,6 +110,7 @@ int main(void) {
     /* Quantize (W4A4) and calibrate on pseudo-random token ids. */
     flx_qmodel qm;
     const flx_recipe *recipe = flx_recipe_find("rtn-w4a4", &err);
+    CHECK(recipe != NULL);
     CHECK(recipe && flx_recipe_apply(&qm, &model, recipe, &err) == 0);
     int32_t calib[96], tokens[N_TOKENS];
     for (int i = 0; i < 96; i++) calib[i] = (i * 7919 + 13) % 128000;
@@ -122,7 +123,9 @@ int main(void) {
     float *base = run(&qm, "u280-ref", tokens, 0);
     float *other = run(&qm, "small", tokens, 0);
     float *mixed = run(&qm, "u280-base", tokens, N_PREFILL);
-    CHECK(base && other && mixed);
+    CHECK(base != NULL);
+    CHECK(other != NULL);
+    CHECK(mixed != NULL);
     if (!base || !other || !mixed) return flx_check_report("test_engines_synth");
     long finite = 0;
     for (size_t i = 0; i < n_logits; i++) finite += isfinite(base[i]) != 0;

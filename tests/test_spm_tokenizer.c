@@ -1,6 +1,6 @@
 /* SentencePiece tokenizer (tok512.bin) against llama.cpp's tokenizer. The
  * expected ids were printed by llama.cpp b4748 `llama-tokenize --ids` for
- * stories260K.gguf, which holds the same vocabulary. */
+ * stories260K.gguf, which contains the same vocabulary. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -89,7 +89,10 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
             return -1;
         }
     }
-    const char *missing = !o->model ? "--model PATH" : !o->text ? "--text FILE" : !o->ctx ? "--ctx N" : NULL;
+    const char *missing = NULL;
+    if (!o->ctx) missing = "--ctx N";
+    if (!o->text) missing = "--text FILE";
+    if (!o->model) missing = "--model PATH";
     if (missing) {
         fprintf(stderr, "flexllm ppl: missing %s (see flexllm ppl --help)\n", missing);
         return -1;

@@ -110,13 +110,7 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
     a->rope_cos = alloc_or_fail((size_t)max_seq * half, sizeof(float), &failed, err);
     a->rope_sin = alloc_or_fail((size_t)max_seq * half, sizeof(float), &failed, err);
     if (failed) goto fail;
-    for (size_t i = 0; i < half; i++) {
-        double inv_freq = flx_rope_inv_freq(c, qm->rope_freqs, (int)i);
-        for (int pos = 0; pos < max_seq; pos++) {
-            a->rope_cos[(size_t)pos * half + i] = (float)cos(pos * inv_freq);
-            a->rope_sin[(size_t)pos * half + i] = (float)sin(pos * inv_freq);
-        }
-    }
+    flx_rope_table(c, qm->rope_freqs, max_seq, a->rope_cos, a->rope_sin);
 
     /* Decode weight streams. */
     a->decode_layers = alloc_or_fail((size_t)c->n_layers, sizeof *a->decode_layers, &failed, err);
@@ -206,7 +200,9 @@ void flx_accel_free(flx_accel *a) {
 
 int flx_accel_sample(flx_accel *a, const float *logits, int top_k, float temperature, float top_p, float r) {
     const flx_config *c = &a->qm->config;
-    int k = top_k < 1 ? 1 : top_k > FLX_MAX_TOPK ? FLX_MAX_TOPK : top_k;
+    int k = top_k;
+    if (k < 1) k = 1;
+    if (k > FLX_MAX_TOPK) k = FLX_MAX_TOPK;
     flx_counters_add_kernel(&a->decode_counters, FLX_KERNEL_SAMPLER, 1, flx_cost_sampler(c->vocab_size, k));
     return flx_sample_topk_kernel(logits, c->vocab_size, k, temperature, top_p, r);
 }

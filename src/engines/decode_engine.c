@@ -1,6 +1,6 @@
 /* The temporal decode engine: one token per step. A single BP x WP linear
  * engine runs every projection in turn (Q, K, V, O, gate, up, down, then the
- * LM head); attention runs on HP head lanes; norms, RoPE, gating and
+ * LM head). Attention runs on HP head lanes. Norms, RoPE, gating and
  * residuals are small vector modules working on BP lanes. */
 #include <math.h>
 #include <string.h>

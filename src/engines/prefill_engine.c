@@ -1,6 +1,6 @@
 /* The spatial prefill engine: one module per operator, tokens flowing in
  * blocks of TP. Each linear layer has its own TP x WP systolic array (the
- * FFN ones split over several weight streams); every module processes the
+ * FFN ones split over several weight streams). Every module processes the
  * whole prompt for layer l before layer l+1 starts, as the hardware's layer
  * loop does. The simulation runs independent token blocks on separate
  * threads; the arithmetic per token is the decode engine's. */

@@ -62,7 +62,9 @@ int flx_model_load_llama2c(flx_model *m, const char *path, flx_error *err) {
     c->n_heads = h[3];
     c->n_kv_heads = h[4];
     int shared = h[5] > 0;
-    c->vocab_size = h[5] < 0 ? (h[5] == INT32_MIN ? 0 : -h[5]) : h[5];
+    /* INT32_MIN has no positive counterpart; 0 fails validation below. */
+    c->vocab_size = h[5];
+    if (h[5] < 0) c->vocab_size = h[5] == INT32_MIN ? 0 : -h[5];
     c->context_length = h[6];
     c->head_dim = (c->n_heads > 0 && c->dim % c->n_heads == 0) ? c->dim / c->n_heads : 0;
     c->rope_dim = c->head_dim;

@@ -67,15 +67,7 @@ static int state_init(capture_state *s, const flx_model *model, int window, flx_
         state_free(s);
         return -1;
     }
-    /* The reference's RoPE table: angles in double, stored as float. */
-    for (size_t i = 0; i < half; i++) {
-        double inv_freq = flx_rope_inv_freq(c, model->rope_freqs, (int)i);
-        for (int pos = 0; pos < window; pos++) {
-            double angle = pos * inv_freq;
-            s->rope_cos[(size_t)pos * half + i] = (float)cos(angle);
-            s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
-        }
-    }
+    flx_rope_table(c, model->rope_freqs, window, s->rope_cos, s->rope_sin);
     return 0;
 }
 

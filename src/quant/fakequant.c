@@ -70,14 +70,7 @@ int flx_fakequant_state_init(flx_fakequant_state *s, const flx_qmodel *qm, int m
         flx_fakequant_state_free(s);
         return -1;
     }
-    for (size_t i = 0; i < half; i++) {
-        double inv_freq = flx_rope_inv_freq(c, qm->rope_freqs, (int)i);
-        for (int pos = 0; pos < max_seq; pos++) {
-            double angle = pos * inv_freq;
-            s->rope_cos[(size_t)pos * half + i] = (float)cos(angle);
-            s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
-        }
-    }
+    flx_rope_table(c, qm->rope_freqs, max_seq, s->rope_cos, s->rope_sin);
     return 0;
 }
 

@@ -77,15 +77,20 @@ int flx_state_init(flx_state *s, const flx_model *model, int max_seq, int max_ba
         flx_state_free(s);
         return -1;
     }
+    flx_rope_table(c, model->rope_freqs, max_seq, s->rope_cos, s->rope_sin);
+    return 0;
+}
+
+void flx_rope_table(const flx_config *c, const float *rope_freqs, int max_seq, float *cos_out, float *sin_out) {
+    size_t half = (size_t)c->rope_dim / 2;
     for (size_t i = 0; i < half; i++) {
-        double inv_freq = flx_rope_inv_freq(c, model->rope_freqs, (int)i);
+        double inv_freq = flx_rope_inv_freq(c, rope_freqs, (int)i);
         for (int pos = 0; pos < max_seq; pos++) {
             double angle = pos * inv_freq;
-            s->rope_cos[(size_t)pos * half + i] = (float)cos(angle);
-            s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
+            cos_out[(size_t)pos * half + i] = (float)cos(angle);
+            sin_out[(size_t)pos * half + i] = (float)sin(angle);
         }
     }
-    return 0;
 }
 
 /* Causal grouped-query attention of the n tokens at positions pos..pos+n-1

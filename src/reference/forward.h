@@ -36,6 +36,12 @@ void flx_state_free(flx_state *s);
  * including llama3 or linear scaling and the model's rope_freqs tensor. */
 double flx_rope_inv_freq(const flx_config *c, const float *rope_freqs, int i);
 
+/* Fills the RoPE tables cos_out and sin_out [max_seq][rope_dim/2] with
+ * (float)cos(pos * f_i) and (float)sin(pos * f_i), computed in double, where
+ * f_i = flx_rope_inv_freq(c, rope_freqs, i). Every model of the project uses
+ * this table, so their rotations agree bit for bit. */
+void flx_rope_table(const flx_config *c, const float *rope_freqs, int max_seq, float *cos_out, float *sin_out);
+
 /* Runs n tokens at positions pos..pos+n-1 (n <= max_batch, pos+n <= max_seq),
  * appending their keys and values to the cache. Writes logits for every
  * token ([n][vocab]) when all_logits is set, else only for the last ([vocab]). */
