@@ -56,10 +56,10 @@ echo "| synth llama-3.2-1b | llama.cpp F16 | $(llama_rate "$work/synth-1b-f16.gg
 
 # The decode engine simulation (W4A4, u280-ref) against llama.cpp Q4_0.
 q="$work/synth-1b-w4a4.safetensors"
-[ -f "$q" ] || "$flexllm" quantize --model "$m32" --recipe rtn-w4a4 --calib "$data/text/wikitext-2/wiki.test.raw" \
+[ -f "$q" ] || "$flexllm" quantize --model "$m32" --recipe w4a4-rtn --calib "$data/text/wikitext-2/wiki.test.raw" \
   --calib-tokens 256 -o "$q" >/dev/null
 echo
 echo "| model | runtime | tg16 tokens/s |"
 echo "|---|---|---:|"
-echo "| synth llama-3.2-1b | FlexLLM decode engine simulation, rtn-w4a4, u280-ref | $(flex_rate tg16 --model "$m32" --engine accel --quantized "$q" -p 16 -n 16 -r 2) |"
+echo "| synth llama-3.2-1b | FlexLLM decode engine simulation, w4a4-rtn, u280-ref | $(flex_rate tg16 --model "$m32" --engine accel --quantized "$q" -p 16 -n 16 -r 2) |"
 echo "| synth llama-3.2-1b | llama.cpp Q4_0 | $(llama_rate "$work/synth-1b-q4_0.gguf" tg16 -p 0 -n 16) |"

@@ -4,7 +4,7 @@ set(stories_tok "@DATA@/models/stories260K/tok512.bin")
 set(wiki "@DATA@/text/wikitext-2/wiki.test.raw")
 
 flexllm_cli_test(cli_accel_quantize_w4a4 0 "wrote"
-                 quantize --model ${stories_bin} --tokenizer ${stories_tok} --recipe rtn-w4a4
+                 quantize --model ${stories_bin} --tokenizer ${stories_tok} --recipe w4a4-rtn
                  --calib ${wiki} --calib-tokens 1024 -o @TMP@/accel-w4a4.safetensors)
 set_tests_properties(cli_accel_quantize_w4a4 PROPERTIES FIXTURES_SETUP accel_artifact)
 
@@ -46,7 +46,7 @@ flexllm_cli_test(cli_accel_big_head_synth 0 "wrote"
                  synth --arch stories260k --dim 512 --heads 2 --kv-heads 2 --head-dim 256 --layers 1
                  --tokenizer ${stories_tok} -o @TMP@/big-head.gguf)
 flexllm_cli_test(cli_accel_big_head_quantize 0 "wrote"
-                 quantize --model @TMP@/big-head.gguf --recipe rtn-w8a8 --calib ${wiki} --calib-tokens 64
+                 quantize --model @TMP@/big-head.gguf --recipe w8a8 --calib ${wiki} --calib-tokens 64
                  -o @TMP@/big-head.safetensors)
 flexllm_cli_test(cli_accel_big_head_rejected 2 "head_dim = 256 exceeds the kernel library's compile-time maximum 128"
                  generate --model @TMP@/big-head.gguf -n 2 --engine accel --quantized @TMP@/big-head.safetensors)

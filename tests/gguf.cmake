@@ -131,3 +131,41 @@ flexllm_cli_test(cli_synth_vocab_mismatch 2
   synth --arch stories260k --vocab 100 --tokenizer @DATA@/models/stories260K/stories260K.gguf -o @TMP@/unused.gguf)
 flexllm_cli_test(cli_synth_bad_heads 2 "heads 32 is not a multiple of kv-heads 5"
   synth --arch llama-3.2-1b --kv-heads 5 -o @TMP@/unused.gguf)
+
+# synth --outlier-channels: the library test, the default file unchanged by
+# --outlier-channels 0, and rejected values.
+flexllm_unit_test(test_synth_outliers ${CMAKE_CURRENT_SOURCE_DIR}/test_synth_outliers.c)
+flexllm_cli_test(cli_synth_outliers_default 0 "wrote .*synth-outliers-default\\.gguf: stories260k shape, 5 layers, dim 64, 260032 parameters, F32 matrices, seed 3[^,0-9]"
+  synth --arch stories260k --seed 3 -o @TMP@/synth-outliers-default.gguf)
+flexllm_cli_test(cli_synth_outliers_zero 0 "seed 3[^,0-9]"
+  synth --arch stories260k --seed 3 --outlier-channels 0 --outlier-scale 7 -o @TMP@/synth-outliers-zero.gguf)
+flexllm_cli_test(cli_synth_outliers_four 0 "seed 3, 4 outlier channels x 20"
+  synth --arch stories260k --seed 3 --outlier-channels 4 -o @TMP@/synth-outliers-four.gguf)
+add_test(NAME cli_synth_outliers_zero_same
+         COMMAND ${CMAKE_COMMAND} -E compare_files ${CMAKE_CURRENT_BINARY_DIR}/synth-outliers-default.gguf
+                 ${CMAKE_CURRENT_BINARY_DIR}/synth-outliers-zero.gguf)
+# Fails when the outliers change nothing, so the comparison above can fail.
+add_test(NAME cli_synth_outliers_four_differs
+         COMMAND ${CMAKE_COMMAND} -E compare_files ${CMAKE_CURRENT_BINARY_DIR}/synth-outliers-default.gguf
+                 ${CMAKE_CURRENT_BINARY_DIR}/synth-outliers-four.gguf)
+set_tests_properties(cli_synth_outliers_four_differs PROPERTIES WILL_FAIL TRUE)
+add_test(NAME cli_synth_outliers_cleanup
+         COMMAND ${CMAKE_COMMAND} -E rm -f ${CMAKE_CURRENT_BINARY_DIR}/synth-outliers-default.gguf
+                 ${CMAKE_CURRENT_BINARY_DIR}/synth-outliers-zero.gguf ${CMAKE_CURRENT_BINARY_DIR}/synth-outliers-four.gguf)
+set_tests_properties(cli_synth_outliers_default cli_synth_outliers_zero cli_synth_outliers_four
+                     PROPERTIES FIXTURES_SETUP synth_outliers)
+set_tests_properties(cli_synth_outliers_zero_same cli_synth_outliers_four_differs
+                     PROPERTIES FIXTURES_REQUIRED synth_outliers)
+set_tests_properties(cli_synth_outliers_cleanup PROPERTIES FIXTURES_CLEANUP synth_outliers)
+flexllm_cli_test(cli_synth_outliers_negative 2 "invalid value '-1' for --outlier-channels"
+  synth --arch stories260k --outlier-channels -1 -o @TMP@/unused.gguf)
+flexllm_cli_test(cli_synth_outliers_above_dim 2 "invalid value '65' for --outlier-channels: expected at most dim = 64"
+  synth --arch stories260k --outlier-channels 65 -o @TMP@/unused.gguf)
+flexllm_cli_test(cli_synth_outliers_not_number 2 "invalid value 'four' for --outlier-channels"
+  synth --arch stories260k --outlier-channels four -o @TMP@/unused.gguf)
+flexllm_cli_test(cli_synth_outliers_zero_scale 2 "invalid value '0' for --outlier-scale: expected a number above 0"
+  synth --arch stories260k --outlier-channels 2 --outlier-scale 0 -o @TMP@/unused.gguf)
+flexllm_cli_test(cli_synth_outliers_negative_scale 2 "invalid value '-3' for --outlier-scale"
+  synth --arch stories260k --outlier-channels 2 --outlier-scale -3 -o @TMP@/unused.gguf)
+flexllm_cli_test(cli_synth_outliers_bad_scale 2 "invalid value '2x' for --outlier-scale"
+  synth --arch stories260k --outlier-channels 2 --outlier-scale 2x -o @TMP@/unused.gguf)

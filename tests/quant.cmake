@@ -7,34 +7,34 @@ flexllm_unit_test(test_quant_artifact ${CMAKE_CURRENT_SOURCE_DIR}/test_quant_art
 set(quant_model "@DATA@/models/stories260K/stories260K.bin")
 set(quant_tok "@DATA@/models/stories260K/tok512.bin")
 set(quant_calib "@DATA@/text/wikitext-2/wiki.test.raw")
-foreach(recipe rtn-w8a8 rtn-w4a8 rtn-w4a4)
+foreach(recipe w8a8 w4a8 w4a4-rtn)
   flexllm_cli_test(cli_quantize_${recipe} 0
     "recipe   ${recipe}.*calib    .*wiki\\.test\\.raw: 2048 of its [0-9]+ tokens, 5 window.*layer 4: +q_scale.*wrote    .*stories260K-${recipe}\\.safetensors \\([0-9.]+ MiB"
     quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe ${recipe}
              --calib ${quant_calib} -o @TMP@/stories260K-${recipe}.safetensors)
 endforeach()
-flexllm_cli_test(cli_quantize_help 0 "usage: flexllm quantize.*rtn-w4a4 +4-bit weights" quantize --help)
+flexllm_cli_test(cli_quantize_help 0 "usage: flexllm quantize.*w4a4-rtn +4-bit weights" quantize --help)
 flexllm_cli_test(cli_quantize_bogus_recipe 2
-  "unknown recipe 'bogus' \\(valid recipes: rtn-w8a8, rtn-w4a8, rtn-w4a4, flexllm-hw"
+  "unknown recipe 'bogus' \\(valid recipes: w8a8, w4a8, w4a4-rtn, flexllm-hw"
   quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe bogus --calib ${quant_calib}
            -o @TMP@/bogus.safetensors)
 flexllm_cli_test(cli_quantize_missing_calib 2 "missing --calib FILE"
-  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe rtn-w8a8 -o @TMP@/x.safetensors)
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_unreadable_model 2 "no-such\\.bin: model file not found"
-  quantize --model @TMP@/no-such.bin --tokenizer ${quant_tok} --recipe rtn-w8a8 --calib ${quant_calib}
+  quantize --model @TMP@/no-such.bin --tokenizer ${quant_tok} --recipe w8a8 --calib ${quant_calib}
            -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_missing_calib_file 2 "no-such\\.txt: cannot open"
-  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe rtn-w8a8 --calib @TMP@/no-such.txt
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --calib @TMP@/no-such.txt
            -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_bad_calib_tokens 2 "invalid value '0' for --calib-tokens"
-  quantize --model ${quant_model} --recipe rtn-w8a8 --calib ${quant_calib} --calib-tokens 0 -o @TMP@/x.safetensors)
+  quantize --model ${quant_model} --recipe w8a8 --calib ${quant_calib} --calib-tokens 0 -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_missing_output 2 "missing -o OUT"
-  quantize --model ${quant_model} --recipe rtn-w8a8 --calib ${quant_calib})
+  quantize --model ${quant_model} --recipe w8a8 --calib ${quant_calib})
 # About 45 s in a release build on 2 cores: four models over 50 windows.
 flexllm_unit_test(test_fakequant_ppl ${CMAKE_CURRENT_SOURCE_DIR}/test_fakequant_ppl.c slow)
 flexllm_cli_test(cli_quantize_calib_tokens 0 "wiki\\.test\\.raw: 100 of its [0-9]+ tokens, 1 window"
-  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe rtn-w8a8 --calib ${quant_calib}
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --calib ${quant_calib}
            --calib-tokens 100 -o @TMP@/stories260K-calib100.safetensors)
 flexllm_cli_test(cli_quantize_unwritable_output 1 "no-such-dir/x\\.safetensors\\.tmp: cannot create the file"
-  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe rtn-w8a8 --calib ${quant_calib}
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --calib ${quant_calib}
            -o @TMP@/no-such-dir/x.safetensors)

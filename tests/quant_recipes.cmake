@@ -5,10 +5,27 @@ flexllm_unit_test(test_quant_recipes ${CMAKE_CURRENT_SOURCE_DIR}/test_quant_reci
 set(qr_model "@DATA@/models/stories260K/stories260K.bin")
 set(qr_tok "@DATA@/models/stories260K/tok512.bin")
 set(qr_calib "@DATA@/text/wikitext-2/wiki.test.raw")
-flexllm_cli_test(cli_quantize_hw_needs_pow2_ffn 2
-  "ffn_dim = 172; use recipe rtn-w4a4 or a model with a power-of-two FFN"
-  quantize --model ${qr_model} --tokenizer ${qr_tok} --recipe flexllm-hw --calib ${qr_calib}
-           -o @TMP@/stories260K-hw.safetensors)
+# quarot-w4a4kv4 on stories260K: R3 over head_dim 8, a dense R4 as
+# ffn_dim 172 has no Walsh-Hadamard transform, INT4 dynamic KV; the
+# artifact then runs through the engines.
+flexllm_cli_test(cli_quantize_quarot 0
+  "rotations untie fold-norms r1=hadamard\\(64,seed=1\\) r2=hadamard\\(8,seed=2\\+layer\\) r3=walsh-hadamard\\(8\\) r4=dense-random\\(172,seed=3\\).*KV cache INT4 dynamic per token, group 8, clip 1.*wrote"
+  quantize --model ${qr_model} --tokenizer ${qr_tok} --recipe quarot-w4a4kv4 --calib ${qr_calib} --calib-tokens 512
+           -o @TMP@/stories260K-quarot.safetensors)
+set_tests_properties(cli_quantize_quarot PROPERTIES FIXTURES_SETUP quarot_artifact)
+flexllm_cli_test(cli_ppl_quarot_accel 0 "ppl      [0-9]+\\.[0-9]+"
+  ppl --model ${qr_model} --tokenizer ${qr_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt
+      --ctx 128 --max-windows 2 --engine accel --quantized @TMP@/stories260K-quarot.safetensors)
+set_tests_properties(cli_ppl_quarot_accel PROPERTIES FIXTURES_REQUIRED quarot_artifact)
+flexllm_cli_test(cli_quantize_kv_group_bad 2 "quantizes the KV cache in groups of 3, which does not divide head_dim 8"
+  quantize --model ${qr_model} --tokenizer ${qr_tok} --recipe w4a4-rtn --kv int8 --kv-group 3 --calib ${qr_calib}
+           -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_kv_bad 2 "invalid value 'int2' for --kv: expected static, int4 or int8"
+  quantize --model ${qr_model} --recipe w4a4-rtn --kv int2 --calib ${qr_calib} -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_kv_group_static 2 "--kv-group and --kv-clip need a dynamic KV cache, but recipe w4a4-rtn"
+  quantize --model ${qr_model} --recipe w4a4-rtn --kv-group 4 --calib ${qr_calib} -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_kv_clip_bad 2 "invalid value '1.5' for --kv-clip"
+  quantize --model ${qr_model} --recipe quarot-w4a4kv4 --kv-clip 1.5 --calib ${qr_calib} -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_gptq_w4a8 0
   "rotations none.*hessians .*wiki\\.test\\.raw: 1024 text tokens for GPTQ.*weights  4-bit per-channel gptq\\(act_order,clip=mse\\), LM head 8-bit.*wrote"
   quantize --model ${qr_model} --tokenizer ${qr_tok} --recipe gptq-w4a8 --calib ${qr_calib} --calib-tokens 1024

@@ -1,8 +1,9 @@
 /* The accelerator engines on stories260K: bit-identical results across
  * parallelism configurations and between prefill-then-decode and
  * decode-only processing (logits and KV cache), and bit-identical logits
- * from the independently written fake-quant float model. Covers every
- * recipe, and a 16-bit LM head with asymmetric 4-bit inputs. */
+ * from the independently written fake-quant float model. Covers the RTN
+ * recipes, a 16-bit LM head with asymmetric 4-bit inputs, R3, a dense R4
+ * and the dynamic KV cache (quarot-w4a4kv4), and a grouped KV cache. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "engines/accel.h"
 #include "quant/calibrate.h"
 #include "quant/fakequant.h"
+#include "quant/quantize_model.h"
 #include "quant/recipe.h"
 #include "tokenizer/tokenizer.h"
 
@@ -23,12 +25,16 @@ typedef struct run_result {
     float *logits;   /* [N_TOKENS][vocab] */
     int8_t *k_cache, *v_cache;
     size_t cache_bytes;
+    float *k_scales, *v_scales; /* dynamic KV cache only, else NULL */
+    size_t scale_count;
 } run_result;
 
 static void free_result(run_result *r) {
     free(r->logits);
     free(r->k_cache);
     free(r->v_cache);
+    free(r->k_scales);
+    free(r->v_scales);
 }
 
 /* Runs the tokens through the engines: the first n_prefill through the
@@ -61,6 +67,15 @@ static int run(const flx_qmodel *qm, const char *config, const int32_t *tokens, 
     out->v_cache = malloc(out->cache_bytes);
     memcpy(out->k_cache, a.k_cache, out->cache_bytes);
     memcpy(out->v_cache, a.v_cache, out->cache_bytes);
+    out->k_scales = out->v_scales = NULL;
+    out->scale_count = 0;
+    if (a.k_scales) {
+        out->scale_count = (size_t)c->n_layers * c->n_kv_heads * 64 * a.kv_groups;
+        out->k_scales = malloc(out->scale_count * sizeof(float));
+        out->v_scales = malloc(out->scale_count * sizeof(float));
+        memcpy(out->k_scales, a.k_scales, out->scale_count * sizeof(float));
+        memcpy(out->v_scales, a.v_scales, out->scale_count * sizeof(float));
+    }
     CHECK(a.decode_counters.engine_cycles > 0 || n_prefill == N_TOKENS);
     flx_accel_free(&a);
     return 0;
@@ -75,6 +90,11 @@ static void check_identical(const run_result *a, const run_result *b, int V, con
     CHECK_INT_EQ(mismatches, 0);
     CHECK(memcmp(a->k_cache, b->k_cache, a->cache_bytes) == 0);
     CHECK(memcmp(a->v_cache, b->v_cache, a->cache_bytes) == 0);
+    CHECK(a->scale_count == b->scale_count);
+    if (a->scale_count && a->scale_count == b->scale_count) {
+        CHECK(memcmp(a->k_scales, b->k_scales, a->scale_count * sizeof(float)) == 0);
+        CHECK(memcmp(a->v_scales, b->v_scales, a->scale_count * sizeof(float)) == 0);
+    }
 }
 
 /* Counts the logits where the fake-quant model differs from the engines
@@ -132,51 +152,65 @@ int main(void) {
     CHECK(n_ids >= N_TOKENS);
     if (flx_check_failures) return flx_check_report("test_engines");
 
-    /* Each recipe as listed, then rtn-w4a4 with a 16-bit LM head: the
-     * two-pass split with an asymmetric input offset. */
+    /* The RTN recipes; w4a4-rtn with a 16-bit LM head (the two-pass split
+     * with an asymmetric input offset); quarot-w4a4kv4 (R3, a dense R4 as
+     * ffn_dim 172 has no Walsh-Hadamard transform, INT4 dynamic KV with one
+     * scale per head); w4a4-rtn with an INT8 dynamic KV cache in groups of
+     * 4 channels (two scales per head row). */
     const struct {
         const char *recipe, *label;
         int lm_head_bits; /* 0: the recipe's */
-    } cases[] = {{"rtn-w8a8", "rtn-w8a8", 0},
-                 {"rtn-w4a8", "rtn-w4a8", 0},
-                 {"rtn-w4a4", "rtn-w4a4", 0},
-                 {"rtn-w4a4", "rtn-w4a4 with a 16-bit LM head", 16}};
+        int kv_bits;      /* 0: the recipe's KV cache; else dynamic with kv_group */
+        int kv_group;
+    } cases[] = {{"w8a8", "w8a8", 0, 0, 0},
+                 {"w4a8", "w4a8", 0, 0, 0},
+                 {"w4a4-rtn", "w4a4-rtn", 0, 0, 0},
+                 {"w4a4-rtn", "w4a4-rtn with a 16-bit LM head", 16, 0, 0},
+                 {"quarot-w4a4kv4", "quarot-w4a4kv4", 0, 0, 0},
+                 {"w4a4-rtn", "w4a4-rtn with INT8 dynamic KV, group 4", 0, 8, 4}};
     for (size_t r = 0; r < sizeof cases / sizeof cases[0]; r++) {
-        flx_qmodel qm;
         const flx_recipe *found = flx_recipe_find(cases[r].recipe, &err);
         CHECK(found != NULL);
         if (!found) continue;
         flx_recipe recipe = *found;
         if (cases[r].lm_head_bits) recipe.lm_head_weight_bits = cases[r].lm_head_bits;
-        if (flx_recipe_apply(&qm, &model, &recipe, &err) != 0) {
+        if (cases[r].kv_bits)
+            recipe.kv = (flx_kv_quant){.dynamic = true, .bits = cases[r].kv_bits, .group_size = cases[r].kv_group,
+                                       .clip = 1.0f};
+        flx_quantize_options opt = {.calib_tokens = calib, .n_calib_tokens = n_calib, .bos = 1, .max_calib_tokens = 2048};
+        flx_quantized q;
+        if (flx_quantize_model(&q, &model, &recipe, &opt, &err) != 0) {
             fprintf(stderr, "%s: %s\n", cases[r].label, err.msg);
             flx_check_failures++;
             continue;
         }
-        flx_calib_result cr;
-        CHECK_INT_EQ(flx_calibrate(&qm, calib, n_calib, 1, 2048, &cr, &err), 0);
-        int V = qm.config.vocab_size;
+        const flx_qmodel *qmp = &q.qm;
+        if (cases[r].kv_bits) {
+            CHECK(qmp->kv.dynamic);
+            CHECK_INT_EQ(qmp->kv.group_size, cases[r].kv_group);
+        }
+        int V = qmp->config.vocab_size;
 
         /* Decode-only under three configurations, then prefill + decode. */
         run_result base, other, mixed, all_prefill;
-        CHECK_INT_EQ(run(&qm, "u280-ref", ids, 0, &base), 0);
-        CHECK_INT_EQ(run(&qm, "tiny", ids, 0, &other), 0);
+        CHECK_INT_EQ(run(qmp, "u280-ref", ids, 0, &base), 0);
+        CHECK_INT_EQ(run(qmp, "tiny", ids, 0, &other), 0);
         check_identical(&base, &other, V, "decode u280-ref vs tiny");
         free_result(&other);
-        CHECK_INT_EQ(run(&qm, "small", ids, 0, &other), 0);
+        CHECK_INT_EQ(run(qmp, "small", ids, 0, &other), 0);
         check_identical(&base, &other, V, "decode u280-ref vs small");
         free_result(&other);
-        CHECK_INT_EQ(run(&qm, "small", ids, N_PREFILL, &mixed), 0);
+        CHECK_INT_EQ(run(qmp, "small", ids, N_PREFILL, &mixed), 0);
         check_identical(&base, &mixed, V, "prefill+decode vs decode-only");
         free_result(&mixed);
-        CHECK_INT_EQ(run(&qm, "u280-ref", ids, N_TOKENS, &all_prefill), 0);
+        CHECK_INT_EQ(run(qmp, "u280-ref", ids, N_TOKENS, &all_prefill), 0);
         check_identical(&base, &all_prefill, V, "prefill-only vs decode-only");
         free_result(&all_prefill);
 
         /* The independently written fake-quant model gives the same bits. */
-        CHECK_INT_EQ(fakequant_mismatches(&qm, ids, &base, cases[r].label), 0);
+        CHECK_INT_EQ(fakequant_mismatches(qmp, ids, &base, cases[r].label), 0);
         free_result(&base);
-        flx_qmodel_free(&qm);
+        flx_quantized_free(&q);
     }
     free(ids);
     free(calib);

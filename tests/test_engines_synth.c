@@ -109,7 +109,7 @@ int main(void) {
 
     /* Quantize (W4A4) and calibrate on pseudo-random token ids. */
     flx_qmodel qm;
-    const flx_recipe *recipe = flx_recipe_find("rtn-w4a4", &err);
+    const flx_recipe *recipe = flx_recipe_find("w4a4-rtn", &err);
     CHECK(recipe != NULL);
     CHECK(recipe && flx_recipe_apply(&qm, &model, recipe, &err) == 0);
     int32_t calib[96], tokens[N_TOKENS];

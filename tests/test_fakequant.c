@@ -1,6 +1,6 @@
 /* The fake-quant float model: its quantizers on hand-computed vectors and
  * the Hadamard transform. On stories260K: (1) with every quantizer off it
- * matches the float reference to 1e-5. (2) rtn-w8a8 stays close to the
+ * matches the float reference to 1e-5. (2) w8a8 stays close to the
  * reference. (3) A saved and reloaded artifact gives the same logits bit
  * for bit. (4) Misuse fails with a clear message. */
 #include <math.h>
@@ -142,7 +142,7 @@ int main(void) {
     flx_state_free(&rs);
 
     flx_qmodel qm;
-    const flx_recipe *w8a8 = flx_recipe_find("rtn-w8a8", &err);
+    const flx_recipe *w8a8 = flx_recipe_find("w8a8", &err);
     CHECK_INT_EQ(flx_recipe_apply(&qm, &m, w8a8, &err), 0);
 
     /* Before calibration the attention scales are unset. */
@@ -175,7 +175,7 @@ int main(void) {
     printf("quantization off: max logit difference %.3g of the largest logit\n", worst);
     CHECK(worst <= 1e-5);
 
-    /* (2) rtn-w8a8 with 8-bit attention and probabilities stays close. */
+    /* (2) w8a8 with 8-bit attention and probabilities stays close. */
     CHECK_INT_EQ(fakequant_logits(&qm, (flx_fakequant_options){0}, ids, fq, &err), 0);
     int agree = 0;
     double diff2 = 0.0, ref2 = 0.0;
@@ -188,7 +188,7 @@ int main(void) {
         }
     }
     double rel = sqrt(diff2 / ref2);
-    printf("rtn-w8a8: top-1 agreement %d/%d, relative logit error %.4f\n", agree, N_PROMPT, rel);
+    printf("w8a8: top-1 agreement %d/%d, relative logit error %.4f\n", agree, N_PROMPT, rel);
     CHECK(agree >= N_PROMPT * 9 / 10);
     CHECK(rel < 0.05);
     check_decode_matches_batch(&qm, ids, fq, vocab);

@@ -96,7 +96,7 @@ int main(void) {
         flx_fakequant_state_free(&fs);
         flx_qmodel_free(&qm);
     }
-    /* Recipes in table order: rtn-w8a8, rtn-w4a8, rtn-w4a4. */
+    /* Recipes in table order: w8a8, w4a8, w4a4-rtn. */
     CHECK(fabs(ppl[0] / ref.ppl - 1.0) < 0.02);
     CHECK(ppl[2] > ppl[0] * 1.05);
 

@@ -129,7 +129,7 @@ int main(void) {
     }
     int32_t tokens[N_PREFILL + N_DECODE];
     for (int i = 0; i < N_PREFILL + N_DECODE; i++) tokens[i] = (int32_t)((i * 37 + 11) % model.config.vocab_size);
-    const char *recipes[] = {"rtn-w4a4", "rtn-w4a8", "rtn-w8a8"};
+    const char *recipes[] = {"w4a4-rtn", "w4a8", "w8a8"};
     const char *configs[] = {"tiny", "small", "u280-ref"};
     for (size_t r = 0; r < sizeof recipes / sizeof recipes[0]; r++) {
         flx_qmodel qm;

@@ -1,5 +1,5 @@
 /* The quantized-model artifact: save then load returns the same model for
- * every recipe (odd widths exercise the 4-bit nibble padding; rtn-w8a8 has
+ * every recipe (odd widths exercise the 4-bit nibble padding; w8a8 has
  * a 16-bit LM head stored as two byte tensors), and truncated,
  * mislabelled, reshaped or corrupted files are rejected with a message
  * naming the file and the tensor or key. */
@@ -226,7 +226,7 @@ static void test_malformed(void) {
     flx_model m;
     build_model(&m, 0);
     flx_qmodel qm;
-    CHECK_INT_EQ(quantize(&qm, &m, "rtn-w8a8"), 0);
+    CHECK_INT_EQ(quantize(&qm, &m, "w8a8"), 0);
     const char *good = scratch_path("good.safetensors");
     flx_error err;
     CHECK_INT_EQ(flx_artifact_save(&qm, NULL, good, &err), 0);
@@ -311,7 +311,7 @@ static void test_padding_nibble(void) {
     flx_model m;
     build_model(&m, 0);
     flx_qmodel qm;
-    CHECK_INT_EQ(quantize(&qm, &m, "rtn-w4a4"), 0);
+    CHECK_INT_EQ(quantize(&qm, &m, "w4a4-rtn"), 0);
     const char *path = scratch_path("w4.safetensors");
     flx_error err;
     CHECK_INT_EQ(flx_artifact_save(&qm, NULL, path, &err), 0);
@@ -335,7 +335,7 @@ static void test_nibble_layout(void) {
     flx_model m;
     build_model(&m, 0);
     flx_qmodel qm;
-    CHECK_INT_EQ(quantize(&qm, &m, "rtn-w4a4"), 0);
+    CHECK_INT_EQ(quantize(&qm, &m, "w4a4-rtn"), 0);
     const int8_t row[7] = {1, -2, 7, -7, 3, 0, -1};
     memcpy(qm.layers[0].w_down.q, row, 7);
     qm.layers[0].w_down.rowsum[0] = (float)((double)qm.layers[0].w_down.scale[0] * 1.0);
@@ -379,7 +379,7 @@ static void test_16bit_lm_head_layout(void) {
     flx_model m;
     build_model(&m, 0);
     flx_qmodel qm;
-    CHECK_INT_EQ(quantize(&qm, &m, "rtn-w8a8"), 0);
+    CHECK_INT_EQ(quantize(&qm, &m, "w8a8"), 0);
     CHECK_INT_EQ(qm.lm_head.bits, 16);
     const int8_t hi[4] = {-127, 0, 1, 127}, lo[4] = {-127, -128, 44, 127};
     memcpy(qm.lm_head.q, hi, 4);
@@ -472,9 +472,9 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
-    test_round_trip("rtn-w8a8", 0);
-    test_round_trip("rtn-w4a8", 1);
-    test_round_trip("rtn-w4a4", 0);
+    test_round_trip("w8a8", 0);
+    test_round_trip("w4a8", 1);
+    test_round_trip("w4a4-rtn", 0);
     test_malformed();
     test_padding_nibble();
     test_nibble_layout();

@@ -162,7 +162,7 @@ static void test_rejects_bad_input(void) {
 
     /* A caller-built recipe with an invalid width fails before any weight is read. */
     flx_error rerr;
-    const flx_recipe *base = flx_recipe_find("rtn-w4a8", &rerr);
+    const flx_recipe *base = flx_recipe_find("w4a8", &rerr);
     CHECK(base != NULL);
     if (!base) return;
     flx_model model;
@@ -171,7 +171,7 @@ static void test_rejects_bad_input(void) {
     flx_recipe custom = *base;
     custom.lm_head_weight_bits = 12;
     CHECK_INT_EQ(flx_recipe_apply(&qm, &model, &custom, &rerr), -1);
-    CHECK(strstr(rerr.msg, "recipe rtn-w4a8: LM-head weight width of 12 bits is invalid (expected 4, 8 or 16)") != NULL);
+    CHECK(strstr(rerr.msg, "recipe w4a8: LM-head weight width of 12 bits is invalid (expected 4, 8 or 16)") != NULL);
     custom = *base;
     custom.weight_bits = 16;
     CHECK_INT_EQ(flx_recipe_apply(&qm, &model, &custom, &rerr), -1);
@@ -184,7 +184,7 @@ static void test_rejects_bad_input(void) {
 
 static void test_recipes(void) {
     flx_error err;
-    const flx_recipe *r = flx_recipe_find("rtn-w8a8", &err);
+    const flx_recipe *r = flx_recipe_find("w8a8", &err);
     CHECK(r != NULL);
     if (r) {
         CHECK_INT_EQ(r->weight_bits, 8);
@@ -195,7 +195,7 @@ static void test_recipes(void) {
         CHECK(r->lm_head_act.asymmetric);
     }
 
-    r = flx_recipe_find("rtn-w4a8", &err);
+    r = flx_recipe_find("w4a8", &err);
     CHECK(r != NULL);
     if (r) {
         CHECK_INT_EQ(r->weight_bits, 4);
@@ -204,7 +204,7 @@ static void test_recipes(void) {
         CHECK_INT_EQ(r->lm_head_act.bits, 8);
     }
 
-    r = flx_recipe_find("rtn-w4a4", &err);
+    r = flx_recipe_find("w4a4-rtn", &err);
     CHECK(r != NULL);
     if (r) {
         CHECK_INT_EQ(r->weight_bits, 4);
@@ -217,8 +217,24 @@ static void test_recipes(void) {
 
     CHECK(flx_recipe_find("bogus", &err) == NULL);
     CHECK(strstr(err.msg, "unknown recipe 'bogus'") != NULL);
-    CHECK(strstr(err.msg, "rtn-w8a8, rtn-w4a8, rtn-w4a4") != NULL);
-    CHECK_INT_EQ(flx_recipe_count(), 6);
+    CHECK(strstr(err.msg, "w8a8, w4a8, w4a4-rtn") != NULL);
+    CHECK_INT_EQ(flx_recipe_count(), 8);
+    /* The names of the issue and the former names of the RTN recipes. */
+    const char *names[] = {"w8a8", "w4a8", "w4a4-rtn", "quarot-w4a4kv4", "spinquant-w4a4kv4", "flexllm-hw"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) CHECK(flx_recipe_find(names[i], &err) != NULL);
+    CHECK(flx_recipe_find("rtn-w8a8", &err) == flx_recipe_find("w8a8", &err));
+    CHECK(flx_recipe_find("rtn-w4a8", &err) == flx_recipe_find("w4a8", &err));
+    CHECK(flx_recipe_find("rtn-w4a4", &err) == flx_recipe_find("w4a4-rtn", &err));
+    /* QuaRot's settings: R3 and R4 online, KV cache INT4 per token and head. */
+    const flx_recipe *quarot = flx_recipe_find("quarot-w4a4kv4", &err);
+    CHECK(quarot != NULL);
+    if (quarot) {
+        CHECK(quarot->r3 && quarot->r4);
+        CHECK(quarot->kv.dynamic);
+        CHECK_INT_EQ(quarot->kv.bits, 4);
+        CHECK(!quarot->act.asymmetric);
+        CHECK(quarot->act.clip == 0.9f);
+    }
 }
 
 int main(void) {

@@ -1,4 +1,4 @@
-/* stories260K quantized with rtn-w8a8 (16-bit LM head) and calibrated on
+/* stories260K quantized with w8a8 (16-bit LM head) and calibrated on
  * WikiText-2. Greedy generation from BOS through the accelerator's decode
  * engine follows the float model for at least the first 100 tokens, and
  * its text is a prefix of llama2.c's greedy story. */
@@ -78,11 +78,11 @@ int main(void) {
     if (flx_check_failures) return flx_check_report("test_stories_w8a8_greedy");
     int bos = flx_tokenizer_bos(tok);
 
-    /* rtn-w8a8 calibrated on the first 2048 WikiText-2 tokens. */
+    /* w8a8 calibrated on the first 2048 WikiText-2 tokens. */
     int32_t *calib = NULL;
     int n_calib = 0;
     CHECK_INT_EQ(flx_tokenizer_encode(tok, text, text_len, 0, &calib, &n_calib, &err), 0);
-    const flx_recipe *recipe = flx_recipe_find("rtn-w8a8", &err);
+    const flx_recipe *recipe = flx_recipe_find("w8a8", &err);
     CHECK(recipe != NULL);
     CHECK_INT_EQ(recipe ? recipe->lm_head_weight_bits : 0, 16);
     flx_qmodel qm;
@@ -106,7 +106,7 @@ int main(void) {
     /* Generated tokens equal to the float model's before the first difference. */
     int same = 0;
     while (same < N_STEPS && got[same + 1] == want[same + 1]) same++;
-    printf("rtn-w8a8 (16-bit LM head): %d of %d greedy tokens equal the float model's\n", same, N_STEPS);
+    printf("w8a8 (16-bit LM head): %d of %d greedy tokens equal the float model's\n", same, N_STEPS);
     if (same < N_STEPS)
         fprintf(stderr, "first difference at generated token %d: id %d, float %d\n", same + 1, got[same + 1],
                 want[same + 1]);

@@ -15,7 +15,7 @@ static const char *usage =
     "usage: flexllm ppl --model PATH --text FILE --ctx N [--tokenizer PATH]\n"
     "                   [--method standard|llamacpp] [--max-windows N] [--json]\n"
     "                   [--engine reference|fakequant|accel --quantized FILE]\n"
-    "                   [--config NAME|FILE] [--stats]\n"
+    "                   [--config NAME|FILE] [--stats] [--kl]\n"
     "\n"
     "  --model PATH      model (any format flexllm generate accepts)\n"
     "  --tokenizer PATH  tokenizer file; default: the model's own vocabulary\n"
@@ -33,12 +33,18 @@ static const char *usage =
     "                    bit-exact simulation of the prefill engine with the LM head\n"
     "  --quantized FILE  artifact written by flexllm quantize (fakequant, accel)\n"
     "  --config C        accelerator parallelism (default u280-ref)\n"
-    "  --stats           print the engine's modeled cycles and memory traffic\n";
+    "  --stats           print the engine's modeled cycles and memory traffic\n"
+    "  --kl              also run the float --model on the same windows and print\n"
+    "                    its perplexity on the scored positions, the mean (with\n"
+    "                    standard error) and max KL(P_float || P_quantized) of the\n"
+    "                    next-token distributions in nats, and the fraction of\n"
+    "                    positions whose top-1 tokens agree (fakequant, accel)\n";
 
 typedef struct ppl_options {
     const char *model, *tokenizer, *text, *quantized, *config;
     flx_engine_kind engine;
     int stats;
+    int kl;
     long long ctx, max_windows;
     flx_ppl_method method;
     int json;
@@ -56,6 +62,10 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
         if (!strcmp(a, "--json") || !strcmp(a, "--stats")) {
             if (a[2] == 'j') o->json = 1;
             else o->stats = 1;
+            continue;
+        }
+        if (!strcmp(a, "--kl")) {
+            o->kl = 1;
             continue;
         }
         if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--text") &&
@@ -95,6 +105,11 @@ static int parse_options(int argc, char **argv, ppl_options *o) {
     if (!o->model) missing = "--model PATH";
     if (missing) {
         fprintf(stderr, "flexllm ppl: missing %s (see flexllm ppl --help)\n", missing);
+        return -1;
+    }
+    if (o->kl && (o->engine == FLX_ENGINE_REFERENCE || !o->quantized)) {
+        fprintf(stderr, "flexllm ppl: --kl compares a quantized model with the float --model; pass "
+                        "--quantized FILE and --engine fakequant|accel with it\n");
         return -1;
     }
     if ((o->engine != FLX_ENGINE_REFERENCE) != (o->quantized != NULL)) {
@@ -163,8 +178,8 @@ int flx_cmd_ppl(int argc, char **argv) {
     const flx_config *c = &lm.model.config;
     int32_t *tokens = NULL;
     int n_tokens = 0;
-    flx_backend backend;
-    int backend_open = 0;
+    flx_backend backend, float_backend;
+    int backend_open = 0, float_backend_open = 0;
     rc = FLX_EXIT_BAD_INPUT;
     if (o.ctx > c->context_length) {
         fprintf(stderr, "flexllm ppl: --ctx %lld exceeds the model's context length %d\n", o.ctx,
@@ -192,10 +207,24 @@ int flx_cmd_ppl(int argc, char **argv) {
                 o.quantized, backend.vocab_size, o.model, c->vocab_size);
         goto done;
     }
+    if (o.kl) {
+        if (flx_backend_open(&float_backend, FLX_ENGINE_REFERENCE, &lm.model, NULL, NULL, (int)o.ctx, (int)o.ctx,
+                             &err) != 0) {
+            fprintf(stderr, "flexllm ppl: %s: %s\n", o.model, err.msg);
+            goto done;
+        }
+        float_backend_open = 1;
+    }
     rc = FLX_EXIT_FAILURE;
-    flx_ppl_result r;
-    if (flx_perplexity(o.method, tokens, n_used, flx_tokenizer_bos(lm.tokenizer), (int)o.ctx,
-                       c->vocab_size, window_logits, &backend, show_progress, NULL, &r, &err) != 0) {
+    flx_ppl_result r, float_r;
+    flx_kl_stats kl;
+    int bos = flx_tokenizer_bos(lm.tokenizer);
+    int eval_rc = o.kl ? flx_perplexity_compare(o.method, tokens, n_used, bos, (int)o.ctx, c->vocab_size,
+                                                 window_logits, &backend, window_logits, &float_backend,
+                                                 show_progress, NULL, &r, &float_r, &kl, &err)
+                        : flx_perplexity(o.method, tokens, n_used, bos, (int)o.ctx, c->vocab_size, window_logits,
+                                         &backend, show_progress, NULL, &r, &err);
+    if (eval_rc != 0) {
         fprintf(stderr, "flexllm ppl: %s: %s\n", o.text, err.msg);
         rc = FLX_EXIT_BAD_INPUT;
         goto done;
@@ -207,14 +236,25 @@ int flx_cmd_ppl(int argc, char **argv) {
         printf(", \"text\": ");
         print_json_string(o.text);
         printf(", \"engine\": \"%s\", \"method\": \"%s\", \"ctx\": %lld, \"tokens\": %ld, "
-               "\"windows\": %d, \"scored\": %ld, \"ppl\": %.6f, \"ppl_stderr\": %.6f}\n",
+               "\"windows\": %d, \"scored\": %ld, \"ppl\": %.6f, \"ppl_stderr\": %.6f",
                flx_engine_name(o.engine), method, o.ctx, r.n_tokens, r.n_windows, r.n_scored, r.ppl, r.ppl_stderr);
+        if (o.kl)
+            printf(", \"float_ppl\": %.6f, \"float_ppl_stderr\": %.6f, \"kl_mean\": %.9f, \"kl_stderr\": %.9f, "
+                   "\"kl_max\": %.9f, \"top1_agreement\": %.6f",
+                   float_r.ppl, float_r.ppl_stderr, kl.mean, kl.mean_stderr, kl.max, kl.top1_agreement);
+        printf("}\n");
     } else {
         printf("model    %s\ntext     %s\nengine   %s%s%s\nmethod   %s\n", o.model, o.text,
                flx_engine_name(o.engine), o.quantized ? " " : " (float32)", o.quantized ? o.quantized : "", method);
         printf("context  %lld\ntokens   %ld\nwindows  %d\nscored   %ld\n", o.ctx, r.n_tokens,
                r.n_windows, r.n_scored);
         printf("ppl      %.4f +/- %.5f\n", r.ppl, r.ppl_stderr);
+        if (o.kl) {
+            printf("float    ppl %.4f +/- %.5f on the same positions\n", float_r.ppl, float_r.ppl_stderr);
+            printf("kl       mean %.6f +/- %.6f, max %.6f nats (float || quantized)\n", kl.mean, kl.mean_stderr,
+                   kl.max);
+            printf("top-1    %.4f agreement (%ld positions)\n", kl.top1_agreement, kl.n);
+        }
     }
     if (o.stats) flx_backend_print_stats(&backend, stderr);
     rc = FLX_EXIT_OK;
@@ -222,6 +262,7 @@ done:
     free(text);
     free(tokens);
     if (backend_open) flx_backend_close(&backend);
+    if (float_backend_open) flx_backend_close(&float_backend);
     flx_loaded_model_free(&lm);
     return rc;
 }

@@ -32,6 +32,12 @@ static const char *usage_head =
 static const char *usage_tail =
     "  --lm-head-bits N    LM-head weight width instead of the recipe's: 4, 8 or 16\n"
     "                      (16-bit weights run as two passes of the 8-bit arrays)\n"
+    "  --kv MODE           KV cache instead of the recipe's: static (INT8, calibrated\n"
+    "                      per-head scales), int4 or int8 (dynamic, symmetric, one\n"
+    "                      scale per token and group)\n"
+    "  --kv-group N        channels per scale of a dynamic KV cache; N divides head_dim\n"
+    "                      (default: the recipe's, else head_dim: one scale per head)\n"
+    "  --kv-clip R         clip ratio in (0, 1] of a dynamic KV cache (default 1)\n"
     "  --calib FILE        UTF-8 calibration text (required)\n"
     "  --calib-tokens N    text tokens of FILE for the attention scales and the GPTQ\n"
     "                      Hessians (default 2048), run in windows of up to 512 positions\n"
@@ -43,6 +49,17 @@ static const char *usage_tail =
 
 static const char *act_kind(const flx_act_quant *a) { return a->asymmetric ? "asymmetric" : "symmetric"; }
 
+/* e.g. "INT8 static per head" or "INT4 dynamic, group 32, clip 0.95". */
+static void kv_format(const flx_kv_quant *kv, char *out, size_t size) {
+    if (!kv->dynamic) {
+        snprintf(out, size, "INT8 static per head");
+        return;
+    }
+    char group[32] = "one scale per head";
+    if (kv->group_size > 0) snprintf(group, sizeof group, "group %d", kv->group_size);
+    snprintf(out, size, "INT%d dynamic per token, %s, clip %g", kv->bits, group, (double)kv->clip);
+}
+
 static void print_usage(void) {
     fputs(usage_head, stdout);
     for (int i = 0; i < flx_recipe_count(); i++) {
@@ -53,11 +70,15 @@ static void print_usage(void) {
                r->act.bits, act_kind(&r->act));
         printf("                                               LM head %d-bit weights, %d-bit %s activations,\n",
                r->lm_head_weight_bits, r->lm_head_act.bits, act_kind(&r->lm_head_act));
-        if (r->r1 == FLX_ROTATION_NONE && r->r2 == FLX_ROTATION_NONE && !r->r4)
-            printf("                                               %s weights, no rotation\n", quantizer);
+        if (r->r1 == FLX_ROTATION_NONE && r->r2 == FLX_ROTATION_NONE && !r->r3 && !r->r4)
+            printf("                                               %s weights, no rotation,\n", quantizer);
         else
-            printf("                                               %s weights, R1 %s, R2 %s, R4 %s\n", quantizer,
-                   flx_rotation_kind_name(r->r1), flx_rotation_kind_name(r->r2), r->r4 ? "online" : "none");
+            printf("                                               %s weights, R1 %s, R2 %s, R3 %s, R4 %s,\n",
+                   quantizer, flx_rotation_kind_name(r->r1), flx_rotation_kind_name(r->r2),
+                   r->r3 ? "online" : "none", r->r4 ? "online" : "none");
+        char kv[64];
+        kv_format(&r->kv, kv, sizeof kv);
+        printf("                                               KV cache %s\n", kv);
     }
     fputs(usage_tail, stdout);
 }
@@ -66,13 +87,16 @@ typedef struct quantize_options {
     const char *model, *tokenizer, *recipe, *calib, *out, *rotation_file;
     long long calib_tokens;
     int lm_head_bits; /* 0: the recipe's */
+    const char *kv;   /* NULL: the recipe's */
+    long long kv_group; /* -1: the recipe's */
+    double kv_clip;     /* 0: the recipe's */
     bool has_seed;
     long long seed;
 } quantize_options;
 
 static int parse_options(int argc, char **argv, quantize_options *o) {
     const char *cmd = "quantize";
-    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS};
+    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS, .kv_group = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -81,7 +105,8 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         }
         if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") &&
             strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "--lm-head-bits") && strcmp(a, "-o") &&
-            strcmp(a, "--seed") && strcmp(a, "--rotation-file")) {
+            strcmp(a, "--seed") && strcmp(a, "--rotation-file") && strcmp(a, "--kv") && strcmp(a, "--kv-group") &&
+            strcmp(a, "--kv-clip")) {
             fprintf(stderr, "flexllm quantize: unknown option '%s' (see flexllm quantize --help)\n", a);
             return -1;
         }
@@ -92,6 +117,22 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         else if (!strcmp(a, "--calib")) o->calib = v;
         else if (!strcmp(a, "-o")) o->out = v;
         else if (!strcmp(a, "--rotation-file")) o->rotation_file = v;
+        else if (!strcmp(a, "--kv")) {
+            if (strcmp(v, "static") && strcmp(v, "int4") && strcmp(v, "int8")) {
+                fprintf(stderr, "flexllm quantize: invalid value '%s' for --kv: expected static, int4 or int8\n", v);
+                return -1;
+            }
+            o->kv = v;
+        } else if (!strcmp(a, "--kv-group")) {
+            if (flx_parse_int(cmd, a, v, 1, 1 << 20, &o->kv_group)) return -1;
+        } else if (!strcmp(a, "--kv-clip")) {
+            char *end = NULL;
+            o->kv_clip = strtod(v, &end);
+            if (end == v || *end || !(o->kv_clip > 0.0 && o->kv_clip <= 1.0)) {
+                fprintf(stderr, "flexllm quantize: invalid value '%s' for --kv-clip: expected a ratio in (0, 1]\n", v);
+                return -1;
+            }
+        }
         else if (!strcmp(a, "--seed")) {
             if (flx_parse_int(cmd, a, v, 0, LLONG_MAX, &o->seed)) return -1;
             o->has_seed = true;
@@ -110,6 +151,10 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
                                        : NULL;
     if (missing) {
         fprintf(stderr, "flexllm quantize: missing %s (see flexllm quantize --help)\n", missing);
+        return -1;
+    }
+    if (o->kv && !strcmp(o->kv, "static") && (o->kv_group >= 0 || o->kv_clip > 0.0)) {
+        fprintf(stderr, "flexllm quantize: --kv-group and --kv-clip apply to a dynamic KV cache, not to --kv static\n");
         return -1;
     }
     if (!o->calib) {
@@ -139,6 +184,9 @@ static void print_summary(const flx_quantized *q, const flx_recipe *r, const cha
            r->lm_head_weight_bits == 16 && r->quantizer == FLX_QUANTIZER_GPTQ ? " (RTN)" : "");
     printf("inputs   %d-bit %s per token, LM head %d-bit %s\n", r->act.bits, act_kind(&r->act),
            r->lm_head_act.bits, act_kind(&r->lm_head_act));
+    char kv[64];
+    kv_format(&qm->kv, kv, sizeof kv);
+    printf("KV cache %s\n", kv);
     printf("attention scales per layer (min..max over heads):\n");
     for (int l = 0; l < c->n_layers; l++) {
         const flx_qlayer *ql = &qm->layers[l];
@@ -168,6 +216,18 @@ int flx_cmd_quantize(int argc, char **argv) {
     }
     flx_recipe custom = *found;
     if (o.lm_head_bits) custom.lm_head_weight_bits = o.lm_head_bits;
+    if (o.kv && !strcmp(o.kv, "static")) custom.kv = (flx_kv_quant){.dynamic = false, .bits = 8};
+    if (o.kv && strcmp(o.kv, "static") != 0) {
+        if (!custom.kv.dynamic) custom.kv = (flx_kv_quant){.dynamic = true, .group_size = 0, .clip = 1.0f};
+        custom.kv.bits = o.kv[3] == '4' ? 4 : 8;
+    }
+    if ((o.kv_group >= 0 || o.kv_clip > 0.0) && !custom.kv.dynamic) {
+        fprintf(stderr, "flexllm quantize: --kv-group and --kv-clip need a dynamic KV cache, but recipe %s has the "
+                        "static INT8 one; add --kv int4 or --kv int8\n", found->name);
+        return FLX_EXIT_BAD_INPUT;
+    }
+    if (o.kv_group >= 0) custom.kv.group_size = (int)o.kv_group;
+    if (o.kv_clip > 0.0) custom.kv.clip = (float)o.kv_clip;
     const flx_recipe *recipe = &custom;
     size_t text_len = 0;
     char *text = flx_read_text_file(o.calib, &text_len, &err);

@@ -34,6 +34,15 @@ static const char *usage =
     "                     --tokenizer to run it, and llama.cpp loads it but cannot\n"
     "                     tokenize text\n"
     "  --name TEXT        general.name (default: \"NAME synthetic\")\n"
+    "  --outlier-channels N\n"
+    "                     make N residual-stream channels, chosen from the seed,\n"
+    "                     --outlier-scale times larger than the rest, as the\n"
+    "                     massive activations of trained Llama models: their\n"
+    "                     token_embd columns and attn_output/ffn_down rows are\n"
+    "                     scaled, so the inputs of every linear layer carry them;\n"
+    "                     their output_norm gains are 1/scale. 0 (default): none\n"
+    "  --outlier-scale S  magnitude of the outlier channels relative to the others,\n"
+    "                     a number above 0 (default 20)\n"
     "\n"
     "shape options (override the --arch values):\n"
     "  --dim N            model width\n"
@@ -69,7 +78,8 @@ static int parse_type(const char *text, uint32_t *type) {
 typedef struct synth_cli {
     const char *arch, *out, *tokenizer, *name;
     long long layers, seed, dim, ffn_dim, heads, kv_heads, head_dim, vocab, context;
-    double rope_theta, norm_eps;
+    double rope_theta, norm_eps, outlier_scale;
+    long long outlier_channels;
     int no_rope_scaling, tied; /* tied: -1 untied, 1 tied, 0 the model's */
     uint32_t type;
 } synth_cli;
@@ -77,7 +87,7 @@ typedef struct synth_cli {
 /* Returns 0, 1 after --help, or -1 on an invalid option (message printed). */
 static int parse_options(int argc, char **argv, synth_cli *o) {
     const char *cmd = "synth";
-    *o = (synth_cli){.seed = 1, .type = FLX_GGML_F32};
+    *o = (synth_cli){.seed = 1, .type = FLX_GGML_F32, .outlier_scale = 20.0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -101,7 +111,7 @@ static int parse_options(int argc, char **argv, synth_cli *o) {
             {"--dim", &o->dim, 1, 1 << 16},        {"--ffn-dim", &o->ffn_dim, 1, 1 << 20},
             {"--heads", &o->heads, 1, 1 << 16},    {"--kv-heads", &o->kv_heads, 1, 1 << 16},
             {"--head-dim", &o->head_dim, 2, 1 << 16}, {"--vocab", &o->vocab, 1, 1 << 22},
-            {"--context", &o->context, 1, 1 << 24},
+            {"--context", &o->context, 1, 1 << 24}, {"--outlier-channels", &o->outlier_channels, 0, 1 << 16},
         };
         int matched = 0;
         for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++) {
@@ -118,6 +128,17 @@ static int parse_options(int argc, char **argv, synth_cli *o) {
             if (!(v = flx_option_value(cmd, argc, argv, &i)) ||
                 flx_parse_float(cmd, a, v, 1e-30, max, target) != 0)
                 return -1;
+            continue;
+        }
+        if (!strcmp(a, "--outlier-scale")) {
+            if (!(v = flx_option_value(cmd, argc, argv, &i)) ||
+                flx_parse_float(cmd, a, v, 0.0, 1e6, &o->outlier_scale) != 0)
+                return -1;
+            if (o->outlier_scale <= 0.0) {
+                fprintf(stderr, "flexllm synth: invalid value '%s' for --outlier-scale: expected a number above 0\n",
+                        v);
+                return -1;
+            }
             continue;
         }
         if (!strcmp(a, "--type")) {
@@ -177,6 +198,11 @@ static int build_config(const synth_cli *o, flx_config *c) {
     }
 
     c->rope_dim = c->head_dim;
+    if (o->outlier_channels > c->dim) {
+        fprintf(stderr, "flexllm synth: invalid value '%lld' for --outlier-channels: expected at most dim = %d\n",
+                o->outlier_channels, c->dim);
+        return -1;
+    }
     if (c->n_kv_heads > c->n_heads || c->n_heads % c->n_kv_heads != 0) {
         fprintf(stderr, "flexllm synth: heads %d is not a multiple of kv-heads %d\n", c->n_heads,
                 c->n_kv_heads);
@@ -189,7 +215,8 @@ int flx_cmd_synth(int argc, char **argv) {
     synth_cli o;
     int parsed = parse_options(argc, argv, &o);
     if (parsed != 0) return parsed > 0 ? FLX_EXIT_OK : FLX_EXIT_BAD_INPUT;
-    flx_synth_options so = {.type = o.type, .seed = (uint64_t)o.seed};
+    flx_synth_options so = {.type = o.type, .seed = (uint64_t)o.seed, .outlier_channels = (int)o.outlier_channels,
+                            .outlier_scale = (float)o.outlier_scale};
     if (build_config(&o, &so.config) != 0) return FLX_EXIT_BAD_INPUT;
     char name[128];
     snprintf(name, sizeof name, "%.100s synthetic", o.arch);
@@ -215,8 +242,10 @@ int flx_cmd_synth(int argc, char **argv) {
         return status;
     }
     const flx_config *c = &so.config;
-    printf("wrote %s: %s shape, %d layer%s, dim %d, %llu parameters, %s matrices, seed %llu\n",
-           o.out, o.arch, c->n_layers, c->n_layers == 1 ? "" : "s", c->dim, (unsigned long long)flx_config_param_count(c),
+    printf("wrote %s: %s shape, %d layer%s, dim %d, %llu parameters, %s matrices, seed %llu", o.out, o.arch,
+           c->n_layers, c->n_layers == 1 ? "" : "s", c->dim, (unsigned long long)flx_config_param_count(c),
            flx_ggml_type_name(o.type), (unsigned long long)o.seed);
+    if (so.outlier_channels > 0) printf(", %d outlier channels x %g", so.outlier_channels, (double)so.outlier_scale);
+    printf("\n");
     return FLX_EXIT_OK;
 }

@@ -31,9 +31,21 @@ static int check_model(const flx_qmodel *qm, int max_seq, flx_error *err) {
         check_limit("n_heads * head_dim", (long)c->n_heads * c->head_dim, FLX_MAX_DIM, err) ||
         check_limit("KV cache positions", max_seq, FLX_MAX_SEQ, err))
         return -1;
-    if (qm->online_hadamard_ffn && (c->ffn_dim & (c->ffn_dim - 1)))
+    if (qm->online_hadamard_ffn && !qm->r4_matrix && (c->ffn_dim & (c->ffn_dim - 1)))
         return flx_fail(err, "the online Walsh-Hadamard transform needs a power-of-two ffn_dim, not %d",
                         c->ffn_dim);
+    if (qm->online_hadamard_ffn && qm->r4_matrix &&
+        check_limit("ffn_dim of the dense R4 rotation", c->ffn_dim, FLX_MAX_DENSE_ROTATION, err))
+        return -1;
+    if (qm->online_hadamard_qk && (c->head_dim & (c->head_dim - 1)))
+        return flx_fail(err, "the online R3 Walsh-Hadamard transform needs a power-of-two head_dim, not %d",
+                        c->head_dim);
+    if (qm->kv.dynamic && ((qm->kv.bits != 4 && qm->kv.bits != 8) || qm->kv.group_size <= 0 ||
+                           c->head_dim % qm->kv.group_size != 0 || !(qm->kv.clip > 0.0f && qm->kv.clip <= 1.0f)))
+        return flx_fail(err,
+                        "dynamic KV cache of %d bits, group %d, clip %g is invalid for head_dim %d (expected 4 "
+                        "or 8 bits, a group dividing head_dim, clip in (0, 1])",
+                        qm->kv.bits, qm->kv.group_size, (double)qm->kv.clip, c->head_dim);
     return 0;
 }
 
@@ -109,6 +121,12 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
     a->v_cache = alloc_or_fail((size_t)c->n_layers * max_seq * kv_dim, 1, &failed, err);
     a->rope_cos = alloc_or_fail((size_t)max_seq * half, sizeof(float), &failed, err);
     a->rope_sin = alloc_or_fail((size_t)max_seq * half, sizeof(float), &failed, err);
+    if (qm->kv.dynamic) {
+        a->kv_groups = c->head_dim / qm->kv.group_size;
+        size_t scales = (size_t)c->n_layers * c->n_kv_heads * max_seq * (size_t)a->kv_groups;
+        a->k_scales = alloc_or_fail(scales, sizeof(float), &failed, err);
+        a->v_scales = alloc_or_fail(scales, sizeof(float), &failed, err);
+    }
     if (failed) goto fail;
     flx_rope_table(c, qm->rope_freqs, max_seq, a->rope_cos, a->rope_sin);
 
@@ -139,6 +157,7 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
         s->probs = alloc_or_fail(FLX_MAX_TP, sizeof *s->probs, &failed, err);
         s->out = alloc_or_fail(FLX_MAX_TP, sizeof *s->out, &failed, err);
         s->kv_rows = alloc_or_fail(FLX_MAX_TP, sizeof *s->kv_rows, &failed, err);
+        s->kv_scales = alloc_or_fail(FLX_MAX_TP, sizeof *s->kv_scales, &failed, err);
         a->acc[t] = alloc_or_fail((size_t)cfg->prefill.tp * max_out, sizeof(int32_t), &failed, err);
         if (split) a->acc_lo[t] = alloc_or_fail((size_t)cfg->prefill.tp * max_out, sizeof(int32_t), &failed, err);
     }
@@ -185,13 +204,14 @@ void flx_accel_free(flx_accel *a) {
         free(a->attn[t].probs);
         free(a->attn[t].out);
         free(a->attn[t].kv_rows);
+        free(a->attn[t].kv_scales);
     }
     for (int t = 0; a->acc && t < a->n_threads; t++) free(a->acc[t]);
     for (int t = 0; a->acc_lo && t < a->n_threads; t++) free(a->acc_lo[t]);
     free(a->attn);
     free(a->acc);
     free(a->acc_lo);
-    void *bufs[] = {a->k_cache, a->v_cache, a->rope_cos, a->rope_sin, a->dec_x, a->dec_xn, a->dec_q,
+    void *bufs[] = {a->k_cache, a->v_cache, a->k_scales, a->v_scales, a->rope_cos, a->rope_sin, a->dec_x, a->dec_xn, a->dec_q,
                     a->dec_k, a->dec_v, a->dec_att, a->dec_proj, a->dec_gate, a->dec_up, a->dec_hidden,
                     a->dec_logits, a->dec_xq, a->dec_acc, a->dec_acc_lo};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);

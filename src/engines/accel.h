@@ -29,13 +29,16 @@ typedef struct flx_attention_scratch {
     uint8_t (*probs)[FLX_MAX_SEQ];     /* [FLX_MAX_TP] */
     float (*out)[FLX_MAX_HEAD_DIM];    /* [FLX_MAX_TP] */
     int8_t (*kv_rows)[FLX_MAX_HEAD_DIM]; /* [FLX_MAX_TP] */
+    float (*kv_scales)[FLX_MAX_HEAD_DIM]; /* [FLX_MAX_TP] group scales of kv_rows (dynamic KV) */
 } flx_attention_scratch;
 
 typedef struct flx_accel {
     const flx_qmodel *qm;
     flx_accel_config cfg;
     int max_seq;                   /* KV cache positions */
-    int8_t *k_cache, *v_cache;     /* [n_layers][n_kv_heads][max_seq][head_dim] */
+    int8_t *k_cache, *v_cache;     /* [n_layers][n_kv_heads][max_seq][head_dim] codes */
+    int kv_groups;                 /* scales per cached row: head_dim / group_size, 0 when static */
+    float *k_scales, *v_scales;    /* [n_layers][n_kv_heads][max_seq][kv_groups] when dynamic, else NULL */
     float *rope_cos, *rope_sin;    /* [max_seq][rope_dim/2] */
     flx_packed_layer *decode_layers;   /* [n_layers] BP array streams */
     flx_weight_streams decode_lm_head;
@@ -74,6 +77,20 @@ int flx_accel_sample(flx_accel *a, const float *logits, int top_k, float tempera
 
 /* Internal: packs the prefill streams the first time the prefill engine runs. */
 int flx_accel_pack_prefill(flx_accel *a, flx_error *err);
+
+/* Internal: quantizes the K and V rows of n <= TP tokens at positions
+ * pos..pos+n-1 (k and v [n][n_kv_heads*head_dim]) and writes them to the
+ * cache of one layer, with the static or the dynamic KV quantizer. */
+void flx_accel_store_kv(flx_accel *a, flx_attention_scratch *s, int layer, int pos, int n, const float *k,
+                        const float *v);
+
+/* Internal: bytes of one cached K or V row of a head: head_dim codes of
+ * kv bits (8 when static), plus the group scales when dynamic. */
+uint64_t flx_accel_kv_row_bytes(const flx_accel *a);
+
+/* Internal: applies R3, the normalized Walsh-Hadamard transform, to each of
+ * the n_heads heads of x [n_heads][head_dim]. */
+void flx_accel_hadamard_heads(const flx_accel *a, float *x, int n_heads);
 
 /* Internal: attention of n_q consecutive queries of head h (q rows of
  * head_dim floats at stride q_stride) against the cache of one layer. */

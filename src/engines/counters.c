@@ -3,7 +3,7 @@
 static const char *const kernel_names[FLX_KERNEL_COUNT] = {
     "embedding", "rmsnorm", "quant_dynamic", "linear", "dequant", "rope", "quant_static_i8",
     "kv_write", "attn_qk", "softmax", "quant_prob_u8", "attn_av", "silu_gate", "fwht",
-    "residual", "sampler",
+    "rotate_dense", "quant_kv_dynamic", "residual", "sampler",
 };
 
 static const char *const port_names[FLX_PORT_COUNT] = {

@@ -21,6 +21,8 @@ typedef enum flx_kernel_id {
     FLX_KERNEL_AV,
     FLX_KERNEL_SILU_GATE,
     FLX_KERNEL_FWHT,
+    FLX_KERNEL_ROTATE_DENSE,
+    FLX_KERNEL_KV_QUANT,
     FLX_KERNEL_RESIDUAL,
     FLX_KERNEL_SAMPLER,
     FLX_KERNEL_COUNT
@@ -29,7 +31,7 @@ typedef enum flx_kernel_id {
 typedef enum flx_port_id {
     FLX_PORT_WEIGHTS,    /* quantized weight streams */
     FLX_PORT_SCALES,     /* per-channel scales and row sums */
-    FLX_PORT_KV_CACHE,   /* INT8 K and V */
+    FLX_PORT_KV_CACHE,   /* K and V codes, and their scales when dynamic */
     FLX_PORT_IO,         /* layer activations */
     FLX_PORT_EMBEDDINGS, /* float token embedding table */
     FLX_PORT_PARAMS,     /* norm gains, static scales, RoPE table */

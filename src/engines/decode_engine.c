@@ -67,23 +67,17 @@ static void rmsnorm(flx_accel *a, const float *x, const float *gain, float *y) {
     flx_counters_add_bytes(&a->decode_counters, FLX_PORT_PARAMS, (uint64_t)c->dim * sizeof(float), 0);
 }
 
-/* Static INT8 quantization of this step's K and V rows, appended to the
- * cache (the decode KV-cache manager). */
+/* Quantization of this step's K and V rows, appended to the cache (the
+ * decode KV-cache manager). */
 static void append_kv(flx_accel *a, int layer, int pos) {
     const flx_config *c = &a->qm->config;
-    const flx_qlayer *ql = &a->qm->layers[layer];
-    int8_t (*row)[FLX_MAX_HEAD_DIM] = a->attn[0].kv_rows;
-    for (int h = 0; h < c->n_kv_heads; h++) {
-        long head = flx_kv_offset(layer, h, 0, c->n_kv_heads, a->max_seq, c->head_dim);
-        flx_quant_static_i8(a->dec_k + (long)h * c->head_dim, c->head_dim, ql->k_scale[h], row[0]);
-        flx_kv_write(a->k_cache + head, pos, 1, c->head_dim, (const int8_t(*)[FLX_MAX_HEAD_DIM])row);
-        flx_quant_static_i8(a->dec_v + (long)h * c->head_dim, c->head_dim, ql->v_scale[h], row[0]);
-        flx_kv_write(a->v_cache + head, pos, 1, c->head_dim, (const int8_t(*)[FLX_MAX_HEAD_DIM])row);
-    }
-    uint64_t kv_dim = (uint64_t)c->n_kv_heads * c->head_dim;
-    flx_counters_add_kernel(&a->decode_counters, FLX_KERNEL_STATIC_QUANT, 2, 2 * flx_cost_elementwise((int)kv_dim, a->cfg.decode.hp));
-    flx_counters_add_kernel(&a->decode_counters, FLX_KERNEL_KV_WRITE, 2, 2 * flx_cost_elementwise((int)kv_dim, a->cfg.decode.hp));
-    flx_counters_add_bytes(&a->decode_counters, FLX_PORT_KV_CACHE, 0, 2 * kv_dim);
+    flx_accel_store_kv(a, &a->attn[0], layer, pos, 1, a->dec_k, a->dec_v);
+    int kv_dim = c->n_kv_heads * c->head_dim;
+    flx_kernel_id quant = a->qm->kv.dynamic ? FLX_KERNEL_KV_QUANT : FLX_KERNEL_STATIC_QUANT;
+    flx_counters_add_kernel(&a->decode_counters, quant, 2, 2 * flx_cost_elementwise(kv_dim, a->cfg.decode.hp));
+    flx_counters_add_kernel(&a->decode_counters, FLX_KERNEL_KV_WRITE, 2, 2 * flx_cost_elementwise(kv_dim, a->cfg.decode.hp));
+    flx_counters_add_bytes(&a->decode_counters, FLX_PORT_KV_CACHE, 0,
+                           2 * (uint64_t)c->n_kv_heads * flx_accel_kv_row_bytes(a));
 }
 
 static void attention(flx_accel *a, int layer, int pos) {
@@ -109,7 +103,7 @@ static void attention(flx_accel *a, int layer, int pos) {
     flx_counters_add_kernel(cnt, FLX_KERNEL_PROB_QUANT, (uint64_t)c->n_heads, rounds * flx_cost_elementwise(n_keys, 1));
     flx_counters_add_kernel(cnt, FLX_KERNEL_AV, (uint64_t)c->n_heads, rounds * flx_cost_av(n_keys, c->head_dim, d->vp));
     /* Each query head streams its KV head's keys and values once. */
-    flx_counters_add_bytes(cnt, FLX_PORT_KV_CACHE, 2 * (uint64_t)c->n_heads * n_keys * c->head_dim, 0);
+    flx_counters_add_bytes(cnt, FLX_PORT_KV_CACHE, 2 * (uint64_t)c->n_heads * n_keys * flx_accel_kv_row_bytes(a), 0);
 }
 
 int flx_accel_decode(flx_accel *a, int32_t token, int pos, float *logits, flx_error *err) {
@@ -146,6 +140,13 @@ int flx_accel_decode(flx_accel *a, int32_t token, int pos, float *logits, flx_er
         flx_rope_kernel(a->dec_q, c->n_heads, c->head_dim, c->rope_dim, cos_row, sin_row);
         flx_counters_add_kernel(cnt, FLX_KERNEL_ROPE, 2,
                                 flx_cost_elementwise((c->n_heads + c->n_kv_heads) * half, bp));
+        if (qm->online_hadamard_qk) {
+            /* R3 on every Q and K head. */
+            flx_accel_hadamard_heads(a, a->dec_k, c->n_kv_heads);
+            flx_accel_hadamard_heads(a, a->dec_q, c->n_heads);
+            flx_counters_add_kernel(cnt, FLX_KERNEL_FWHT, (uint64_t)(c->n_heads + c->n_kv_heads),
+                                    (uint64_t)(c->n_heads + c->n_kv_heads) * flx_cost_fwht(c->head_dim, 1));
+        }
         append_kv(a, l, pos);
         attention(a, l, pos);
 
@@ -160,13 +161,19 @@ int flx_accel_decode(flx_accel *a, int32_t token, int pos, float *logits, flx_er
         decode_linear(a, &pl->w_up, &qm->act, a->dec_xn, a->dec_up);
         flx_silu_gate_kernel(a->dec_gate, a->dec_up, c->ffn_dim, a->dec_hidden);
         flx_counters_add_kernel(cnt, FLX_KERNEL_SILU_GATE, 1, flx_cost_elementwise(c->ffn_dim, bp));
-        if (qm->online_hadamard_ffn) {
+        float *down_in = a->dec_hidden;
+        if (qm->online_hadamard_ffn && qm->r4_matrix) {
+            flx_rotate_dense_kernel(qm->r4_matrix, c->ffn_dim, a->dec_hidden, a->dec_gate);
+            flx_counters_add_kernel(cnt, FLX_KERNEL_ROTATE_DENSE, 1, flx_cost_rotate_dense(c->ffn_dim, bp));
+            flx_counters_add_bytes(cnt, FLX_PORT_PARAMS, (uint64_t)c->ffn_dim * c->ffn_dim * sizeof(float), 0);
+            down_in = a->dec_gate;
+        } else if (qm->online_hadamard_ffn) {
             int log2n = 0;
             while ((1 << log2n) < c->ffn_dim) log2n++;
             flx_fwht_kernel(a->dec_hidden, log2n);
             flx_counters_add_kernel(cnt, FLX_KERNEL_FWHT, 1, flx_cost_fwht(c->ffn_dim, bp));
         }
-        decode_linear(a, &pl->w_down, &qm->act, a->dec_hidden, a->dec_proj);
+        decode_linear(a, &pl->w_down, &qm->act, down_in, a->dec_proj);
         flx_residual_add_kernel(a->dec_x, a->dec_proj, dim);
         flx_counters_add_kernel(cnt, FLX_KERNEL_RESIDUAL, 1, flx_cost_elementwise(dim, bp));
         (void)q_dim;

@@ -145,42 +145,41 @@ static void prefill_rmsnorm(flx_accel *a, prefill_buffers *b, const float *gain,
     add_module(timing, cycles);
 }
 
-/* RoPE, static INT8 K/V quantization and the bulk KV-cache write. */
+/* RoPE, R3 when enabled, K/V quantization and the bulk KV-cache write. */
 static void rope_and_cache(flx_accel *a, prefill_buffers *b, int layer, int pos0, layer_timing *timing) {
     const flx_config *c = &a->qm->config;
-    const flx_qlayer *ql = &a->qm->layers[layer];
     int q_dim = c->n_heads * c->head_dim, kv_dim = c->n_kv_heads * c->head_dim, half = c->rope_dim / 2;
     for (int t = 0; t < b->n; t++) {
         const float *cos_row = a->rope_cos + (long)(pos0 + t) * half, *sin_row = a->rope_sin + (long)(pos0 + t) * half;
         flx_rope_kernel(b->k + (long)t * kv_dim, c->n_kv_heads, c->head_dim, c->rope_dim, cos_row, sin_row);
         flx_rope_kernel(b->q + (long)t * q_dim, c->n_heads, c->head_dim, c->rope_dim, cos_row, sin_row);
     }
+    if (a->qm->online_hadamard_qk)
+        for (int t = 0; t < b->n; t++) {
+            flx_accel_hadamard_heads(a, b->k + (long)t * kv_dim, c->n_kv_heads);
+            flx_accel_hadamard_heads(a, b->q + (long)t * q_dim, c->n_heads);
+        }
     int tp = a->cfg.prefill.tp;
-    int8_t (*rows)[FLX_MAX_HEAD_DIM] = a->attn[0].kv_rows;
     for (int t0 = 0; t0 < b->n; t0 += tp) {
         int nt = b->n - t0 < tp ? b->n - t0 : tp;
-        for (int h = 0; h < c->n_kv_heads; h++) {
-            long head = flx_kv_offset(layer, h, 0, c->n_kv_heads, a->max_seq, c->head_dim);
-            for (int t = 0; t < nt; t++)
-                flx_quant_static_i8(b->k + (long)(t0 + t) * kv_dim + (long)h * c->head_dim, c->head_dim,
-                                    ql->k_scale[h], rows[t]);
-            flx_kv_write(a->k_cache + head, pos0 + t0, nt, c->head_dim, (const int8_t(*)[FLX_MAX_HEAD_DIM])rows);
-            for (int t = 0; t < nt; t++)
-                flx_quant_static_i8(b->v + (long)(t0 + t) * kv_dim + (long)h * c->head_dim, c->head_dim,
-                                    ql->v_scale[h], rows[t]);
-            flx_kv_write(a->v_cache + head, pos0 + t0, nt, c->head_dim, (const int8_t(*)[FLX_MAX_HEAD_DIM])rows);
-        }
+        flx_accel_store_kv(a, &a->attn[0], layer, pos0 + t0, nt, b->k + (long)t0 * kv_dim, b->v + (long)t0 * kv_dim);
     }
     int n_blocks = (b->n + tp - 1) / tp;
     flx_counters *cnt = &a->prefill_counters;
     uint64_t rope = (uint64_t)n_blocks * flx_cost_elementwise((c->n_heads + c->n_kv_heads) * half, 1);
     uint64_t kv = (uint64_t)n_blocks * flx_cost_elementwise(kv_dim, 1);
     flx_counters_add_kernel(cnt, FLX_KERNEL_ROPE, (uint64_t)b->n, rope);
-    flx_counters_add_kernel(cnt, FLX_KERNEL_STATIC_QUANT, (uint64_t)b->n * 2, 2 * kv);
+    flx_kernel_id quant = a->qm->kv.dynamic ? FLX_KERNEL_KV_QUANT : FLX_KERNEL_STATIC_QUANT;
+    flx_counters_add_kernel(cnt, quant, (uint64_t)b->n * 2, 2 * kv);
     flx_counters_add_kernel(cnt, FLX_KERNEL_KV_WRITE, (uint64_t)n_blocks * 2, 2 * kv);
-    flx_counters_add_bytes(cnt, FLX_PORT_KV_CACHE, 0, 2 * (uint64_t)b->n * kv_dim);
+    flx_counters_add_bytes(cnt, FLX_PORT_KV_CACHE, 0, 2 * (uint64_t)b->n * c->n_kv_heads * flx_accel_kv_row_bytes(a));
     add_module(timing, rope);
     add_module(timing, kv);
+    if (a->qm->online_hadamard_qk) {
+        uint64_t r3 = (uint64_t)n_blocks * (c->n_heads + c->n_kv_heads) * flx_cost_fwht(c->head_dim, 1);
+        flx_counters_add_kernel(cnt, FLX_KERNEL_FWHT, (uint64_t)b->n * (c->n_heads + c->n_kv_heads), r3);
+        add_module(timing, r3);
+    }
 }
 
 static void prefill_attention(flx_accel *a, prefill_buffers *b, int layer, int pos0, layer_timing *timing) {
@@ -218,7 +217,7 @@ static void prefill_attention(flx_accel *a, prefill_buffers *b, int layer, int p
     flx_counters_add_kernel(cnt, FLX_KERNEL_SOFTMAX, jobs, softmax);
     flx_counters_add_kernel(cnt, FLX_KERNEL_PROB_QUANT, jobs, softmax / 3);
     flx_counters_add_kernel(cnt, FLX_KERNEL_AV, jobs, av);
-    flx_counters_add_bytes(cnt, FLX_PORT_KV_CACHE, 2 * keys * c->head_dim, 0);
+    flx_counters_add_bytes(cnt, FLX_PORT_KV_CACHE, 2 * keys * flx_accel_kv_row_bytes(a), 0);
     add_module(timing, qk);
     add_module(timing, av);
     add_module(timing, softmax);
@@ -226,8 +225,9 @@ static void prefill_attention(flx_accel *a, prefill_buffers *b, int layer, int p
 
 static void prefill_elementwise(flx_accel *a, int n, int width, flx_kernel_id kernel, layer_timing *timing) {
     int n_blocks = (n + a->cfg.prefill.tp - 1) / a->cfg.prefill.tp;
-    uint64_t cycles = (uint64_t)n_blocks * (kernel == FLX_KERNEL_FWHT ? flx_cost_fwht(width, 1)
-                                                                      : flx_cost_elementwise(width, 1));
+    uint64_t cycles = (uint64_t)n_blocks * (kernel == FLX_KERNEL_FWHT           ? flx_cost_fwht(width, 1)
+                                            : kernel == FLX_KERNEL_ROTATE_DENSE ? flx_cost_rotate_dense(width, 1)
+                                                                                : flx_cost_elementwise(width, 1));
     flx_counters_add_kernel(&a->prefill_counters, kernel, (uint64_t)n, cycles);
     add_module(timing, cycles);
 }
@@ -283,13 +283,20 @@ int flx_accel_prefill(flx_accel *a, const int32_t *tokens, int n, int pos0, floa
         for (long t = 0; t < n; t++)
             flx_silu_gate_kernel(b.gate + t * c->ffn_dim, b.up + t * c->ffn_dim, c->ffn_dim, b.gate + t * c->ffn_dim);
         prefill_elementwise(a, n, c->ffn_dim, FLX_KERNEL_SILU_GATE, &timing);
-        if (qm->online_hadamard_ffn) {
+        float *down_in = b.gate;
+        if (qm->online_hadamard_ffn && qm->r4_matrix) {
+            for (long t = 0; t < n; t++)
+                flx_rotate_dense_kernel(qm->r4_matrix, c->ffn_dim, b.gate + t * c->ffn_dim, b.up + t * c->ffn_dim);
+            prefill_elementwise(a, n, c->ffn_dim, FLX_KERNEL_ROTATE_DENSE, &timing);
+            flx_counters_add_bytes(cnt, FLX_PORT_PARAMS, (uint64_t)c->ffn_dim * c->ffn_dim * sizeof(float), 0);
+            down_in = b.up;
+        } else if (qm->online_hadamard_ffn) {
             int log2n = 0;
             while ((1 << log2n) < c->ffn_dim) log2n++;
             for (long t = 0; t < n; t++) flx_fwht_kernel(b.gate + t * c->ffn_dim, log2n);
             prefill_elementwise(a, n, c->ffn_dim, FLX_KERNEL_FWHT, &timing);
         }
-        add_module(&timing, prefill_linear(a, &b, &pl->w_down, p->wp_ffn, &qm->act, b.gate, b.proj));
+        add_module(&timing, prefill_linear(a, &b, &pl->w_down, p->wp_ffn, &qm->act, down_in, b.proj));
         for (long i = 0; i < (long)n * dim; i += dim) flx_residual_add_kernel(b.x + i, b.proj + i, dim);
         prefill_elementwise(a, n, dim, FLX_KERNEL_RESIDUAL, &timing);
         flx_counters_add_bytes(cnt, FLX_PORT_IO, (uint64_t)n * dim * sizeof(float), (uint64_t)n * dim * sizeof(float));

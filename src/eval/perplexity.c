@@ -14,11 +14,37 @@ static double token_nll(const float *logits, int vocab_size, int target) {
     return log(sum) - ((double)logits[target] - max);
 }
 
-int flx_perplexity(flx_ppl_method method, const int32_t *text_tokens, long n_text_tokens, int bos,
-                   int ctx, int vocab_size, flx_window_logits_fn logits_fn, void *logits_ctx,
-                   flx_ppl_progress_fn progress, void *progress_ctx, flx_ppl_result *result,
-                   flx_error *err) {
+/* Running sums of the negative log-likelihoods of one model. */
+typedef struct nll_sums {
+    double sum, sum2;
+    long count;
+} nll_sums;
+
+static void add_nll(nll_sums *s, double nll) {
+    s->sum += nll;
+    s->sum2 += nll * nll;
+    s->count++;
+}
+
+static void finish_result(const nll_sums *s, flx_ppl_result *result) {
+    long count = s->count;
+    result->n_scored = count;
+    result->mean_nll = s->sum / count;
+    result->ppl = exp(result->mean_nll);
+    double var = count > 1 ? (s->sum2 / count - result->mean_nll * result->mean_nll) / (count - 1) : 0;
+    result->ppl_stderr = var > 0 ? result->ppl * sqrt(var) : 0.0;
+}
+
+/* flx_perplexity, and flx_perplexity_compare when ref_fn is not NULL. */
+static int evaluate(flx_ppl_method method, const int32_t *text_tokens, long n_text_tokens, int bos, int ctx,
+                    int vocab_size, flx_window_logits_fn logits_fn, void *logits_ctx, flx_window_logits_fn ref_fn,
+                    void *ref_ctx, flx_ppl_progress_fn progress, void *progress_ctx, flx_ppl_result *result,
+                    flx_ppl_result *ref_result, flx_kl_stats *kl, flx_error *err) {
     memset(result, 0, sizeof *result);
+    if (ref_fn) {
+        memset(ref_result, 0, sizeof *ref_result);
+        memset(kl, 0, sizeof *kl);
+    }
     if (ctx < 4) return flx_fail(err, "invalid context %d: expected at least 4 tokens", ctx);
     if (bos < 0) return flx_fail(err, "the vocabulary has no BOS token, which both methods need");
 
@@ -37,14 +63,20 @@ int flx_perplexity(flx_ppl_method method, const int32_t *text_tokens, long n_tex
 
     int32_t *window = malloc((size_t)ctx * sizeof *window);
     float *logits = malloc((size_t)ctx * vocab_size * sizeof *logits);
-    if (!window || !logits) {
+    /* NOTE: a reference doubles the logits memory, to 2 x ctx x vocab floats
+     * (2 GiB at ctx 2048 with a 128256-token vocabulary). */
+    float *ref_logits = ref_fn ? malloc((size_t)ctx * vocab_size * sizeof *ref_logits) : NULL;
+    if (!window || !logits || (ref_fn && !ref_logits)) {
         free(window);
         free(logits);
+        free(ref_logits);
         return flx_fail(err, "out of memory for a window of %d tokens x %d logits", ctx, vocab_size);
     }
 
-    double sum_nll = 0.0, sum_nll2 = 0.0;
-    long count = 0;
+    nll_sums sums = {0}, ref_sums = {0};
+    flx_kl_acc kl_acc;
+    flx_kl_acc_init(&kl_acc);
+    int rc = 0;
     for (long w = 0; w < n_windows; w++) {
         /* Fill the window: BOS, then the next tokens of the text. In the
          * llamacpp method the stream itself starts with BOS and each window's
@@ -58,26 +90,51 @@ int flx_perplexity(flx_ppl_method method, const int32_t *text_tokens, long n_tex
         } else {
             memcpy(window + 1, text_tokens + w * stride, (size_t)(ctx - 1) * sizeof *window);
         }
-        if (logits_fn(logits_ctx, window, ctx, logits, err) != 0) {
-            free(window);
-            free(logits);
-            return -1;
+        if (logits_fn(logits_ctx, window, ctx, logits, err) != 0 ||
+            (ref_fn && ref_fn(ref_ctx, window, ctx, ref_logits, err) != 0)) {
+            rc = -1;
+            break;
         }
         for (int j = first; j < ctx - 1; j++) {
-            double nll = token_nll(logits + (size_t)j * vocab_size, vocab_size, window[j + 1]);
-            sum_nll += nll;
-            sum_nll2 += nll * nll;
-            count++;
+            const float *row = logits + (size_t)j * vocab_size;
+            add_nll(&sums, token_nll(row, vocab_size, window[j + 1]));
+            if (ref_fn) {
+                const float *ref_row = ref_logits + (size_t)j * vocab_size;
+                add_nll(&ref_sums, token_nll(ref_row, vocab_size, window[j + 1]));
+                flx_kl_acc_add_logits(&kl_acc, ref_row, row, vocab_size);
+            }
         }
-        if (progress) progress(progress_ctx, (int)w + 1, (int)n_windows, exp(sum_nll / count));
+        if (progress) progress(progress_ctx, (int)w + 1, (int)n_windows, exp(sums.sum / sums.count));
     }
     free(window);
     free(logits);
+    free(ref_logits);
+    if (rc != 0) return -1;
 
-    result->n_scored = count;
-    result->mean_nll = sum_nll / count;
-    result->ppl = exp(result->mean_nll);
-    double var = count > 1 ? (sum_nll2 / count - result->mean_nll * result->mean_nll) / (count - 1) : 0;
-    result->ppl_stderr = var > 0 ? result->ppl * sqrt(var) : 0.0;
+    finish_result(&sums, result);
+    if (ref_fn) {
+        ref_result->n_tokens = result->n_tokens;
+        ref_result->n_windows = result->n_windows;
+        finish_result(&ref_sums, ref_result);
+        flx_kl_acc_stats(&kl_acc, kl);
+    }
     return 0;
+}
+
+int flx_perplexity(flx_ppl_method method, const int32_t *text_tokens, long n_text_tokens, int bos,
+                   int ctx, int vocab_size, flx_window_logits_fn logits_fn, void *logits_ctx,
+                   flx_ppl_progress_fn progress, void *progress_ctx, flx_ppl_result *result,
+                   flx_error *err) {
+    return evaluate(method, text_tokens, n_text_tokens, bos, ctx, vocab_size, logits_fn, logits_ctx, NULL, NULL,
+                    progress, progress_ctx, result, NULL, NULL, err);
+}
+
+int flx_perplexity_compare(flx_ppl_method method, const int32_t *text_tokens, long n_text_tokens, int bos,
+                           int ctx, int vocab_size, flx_window_logits_fn logits_fn, void *logits_ctx,
+                           flx_window_logits_fn ref_fn, void *ref_ctx, flx_ppl_progress_fn progress,
+                           void *progress_ctx, flx_ppl_result *result, flx_ppl_result *ref_result,
+                           flx_kl_stats *kl, flx_error *err) {
+    if (!ref_fn) return flx_fail(err, "no reference model to compare with: pass its logits function");
+    return evaluate(method, text_tokens, n_text_tokens, bos, ctx, vocab_size, logits_fn, logits_ctx, ref_fn, ref_ctx,
+                    progress, progress_ctx, result, ref_result, kl, err);
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "eval/kl.h"
 
 typedef enum flx_ppl_method {
     /* Non-overlapping windows of ctx tokens: BOS then ctx-1 text tokens,
@@ -39,5 +40,14 @@ int flx_perplexity(flx_ppl_method method, const int32_t *text_tokens, long n_tex
                    int ctx, int vocab_size, flx_window_logits_fn logits_fn, void *logits_ctx,
                    flx_ppl_progress_fn progress, void *progress_ctx, flx_ppl_result *result,
                    flx_error *err);
+
+/* As flx_perplexity, and also runs ref_fn (the float model) on the same
+ * windows: ref_result gets its perplexity and kl the statistics of
+ * KL(P_ref || P_model) over the same scored positions. */
+int flx_perplexity_compare(flx_ppl_method method, const int32_t *text_tokens, long n_text_tokens, int bos,
+                           int ctx, int vocab_size, flx_window_logits_fn logits_fn, void *logits_ctx,
+                           flx_window_logits_fn ref_fn, void *ref_ctx, flx_ppl_progress_fn progress,
+                           void *progress_ctx, flx_ppl_result *result, flx_ppl_result *ref_result,
+                           flx_kl_stats *kl, flx_error *err);
 
 #endif

@@ -44,3 +44,71 @@ key_tile_loop:
             }
     }
 }
+
+void flx_attn_qk_grouped(const int8_t q[FLX_MAX_TP][FLX_MAX_HEAD_DIM], int n_q, const int32_t q_pos[FLX_MAX_TP],
+                         const int8_t *k, const float *k_scales, int n_keys, int head_dim, int group, int kp,
+                         float q_scale, float scores[FLX_MAX_TP][FLX_MAX_SEQ]) {
+#pragma HLS INTERFACE m_axi port = k bundle = k_cache
+#pragma HLS INTERFACE m_axi port = k_scales bundle = k_scales
+    int n_tiles = (n_keys + kp - 1) / kp;
+    int n_groups = head_dim / group;
+    int32_t acc[FLX_MAX_TP][FLX_MAX_KP];
+    float sum[FLX_MAX_TP][FLX_MAX_KP];
+#pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
+#pragma HLS ARRAY_PARTITION variable = sum complete dim = 0
+
+key_tile_loop:
+    for (int tile = 0; tile < n_tiles && tile < FLX_MAX_SEQ; tile++) {
+#pragma HLS loop_tripcount min = 1 max = 4096
+        int key0 = tile * kp;
+    clear_sum_loop:
+        for (int t = 0; t < n_q && t < FLX_MAX_TP; t++)
+            for (int j = 0; j < kp && j < FLX_MAX_KP; j++) {
+#pragma HLS UNROLL
+                sum[t][j] = 0.0f;
+            }
+    group_loop:
+        for (int g = 0; g < n_groups && g < FLX_MAX_HEAD_DIM; g++) {
+#pragma HLS loop_tripcount min = 1 max = 16
+        clear_loop:
+            for (int t = 0; t < n_q && t < FLX_MAX_TP; t++)
+                for (int j = 0; j < kp && j < FLX_MAX_KP; j++) {
+#pragma HLS UNROLL
+                    acc[t][j] = 0;
+                }
+        dim_loop:
+            for (int d = g * group; d < (g + 1) * group && d < FLX_MAX_HEAD_DIM; d++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS loop_tripcount min = 8 max = 128
+            key_lane_loop:
+                for (int j = 0; j < kp && j < FLX_MAX_KP; j++) {
+#pragma HLS UNROLL
+                    int key = key0 + j;
+                    int32_t kv = key < n_keys ? k[(long)key * head_dim + d] : 0;
+                query_lane_loop:
+                    for (int t = 0; t < n_q && t < FLX_MAX_TP; t++) {
+#pragma HLS UNROLL
+                        acc[t][j] += (int32_t)q[t][d] * kv;
+                    }
+                }
+            }
+        scale_loop:
+            for (int j = 0; j < kp && j < FLX_MAX_KP; j++) {
+#pragma HLS UNROLL
+                int key = key0 + j;
+                float ks = key < n_keys ? k_scales[(long)key * n_groups + g] : 0.0f;
+                for (int t = 0; t < n_q && t < FLX_MAX_TP; t++) {
+#pragma HLS UNROLL
+                    sum[t][j] += (float)acc[t][j] * ks;
+                }
+            }
+        }
+    mask_drain_loop:
+        for (int t = 0; t < n_q && t < FLX_MAX_TP; t++)
+            for (int j = 0; j < kp && j < FLX_MAX_KP; j++) {
+#pragma HLS PIPELINE II = 1
+                int key = key0 + j;
+                if (key < n_keys) scores[t][key] = key <= q_pos[t] ? sum[t][j] * q_scale : FLX_MASKED_SCORE;
+            }
+    }
+}

@@ -29,6 +29,12 @@ void flx_residual_add_kernel(float x[FLX_MAX_DIM], const float y[FLX_MAX_DIM], i
  * order of n = 2^log2n <= FLX_MAX_FFN elements: x <- H_n x / sqrt(n). */
 void flx_fwht_kernel(float x[FLX_MAX_FFN], int log2n);
 
+/* y = R x for a dense orthogonal R [n][n], row-major, n <=
+ * FLX_MAX_DENSE_ROTATION: the online rotation where no fast transform of
+ * order n exists. Each y[o] sums its n products in float in column order. */
+void flx_rotate_dense_kernel(const float *r, int n, const float x[FLX_MAX_DENSE_ROTATION],
+                             float y[FLX_MAX_DENSE_ROTATION]);
+
 /* Copies row `token` of the float table [vocab][dim] into out. */
 void flx_embedding_kernel(const float *table, int dim, int token, float out[FLX_MAX_DIM]);
 

@@ -14,3 +14,18 @@ token_loop:
         }
     }
 }
+
+void flx_kv_write_scales(float *head_scales, int pos, int n_tokens, int n_groups,
+                         const float rows[FLX_MAX_TP][FLX_MAX_HEAD_DIM]) {
+#pragma HLS INTERFACE m_axi port = head_scales bundle = kv_scales
+token_loop:
+    for (int t = 0; t < n_tokens && t < FLX_MAX_TP; t++) {
+#pragma HLS loop_tripcount min = 1 max = 32
+    group_loop:
+        for (int g = 0; g < n_groups && g < FLX_MAX_HEAD_DIM; g++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS loop_tripcount min = 1 max = 16
+            head_scales[(long)(pos + t) * n_groups + g] = rows[t][g];
+        }
+    }
+}

@@ -21,4 +21,10 @@ static inline long flx_kv_offset(int layer, int kv_head, int pos, int n_kv_heads
 void flx_kv_write(int8_t *head_cache, int pos, int n_tokens, int head_dim,
                   const int8_t rows[FLX_MAX_TP][FLX_MAX_HEAD_DIM]);
 
+/* The scales of a dynamically quantized cache: n_tokens rows of n_groups
+ * floats at positions pos..pos+n_tokens-1 of one head's scale cache
+ * ([max_seq][n_groups]). */
+void flx_kv_write_scales(float *head_scales, int pos, int n_tokens, int n_groups,
+                         const float rows[FLX_MAX_TP][FLX_MAX_HEAD_DIM]);
+
 #endif

@@ -13,6 +13,7 @@
 #define FLX_MAX_VOCAB 262144
 #define FLX_MAX_LINEAR_IN 16384 /* largest d_in of a linear layer */
 #define FLX_MAX_TOPK 64         /* candidates kept by the sampler */
+#define FLX_MAX_DENSE_ROTATION 4096 /* order of a dense online rotation */
 
 #define FLX_MAX_TP 32           /* prefill tokens per block */
 #define FLX_MAX_WP 256          /* weight lanes of a linear array */

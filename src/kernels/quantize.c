@@ -55,6 +55,34 @@ i8_loop:
     }
 }
 
+void flx_quant_kv_groups(const float x[FLX_MAX_HEAD_DIM], int n, int group, int bits, float clip,
+                         int8_t q[FLX_MAX_HEAD_DIM], float scales[FLX_MAX_HEAD_DIM]) {
+    int n_groups = n / group;
+    float qmax = (float)((1 << (bits - 1)) - 1);
+group_loop:
+    for (int g = 0; g < n_groups && g < FLX_MAX_HEAD_DIM; g++) {
+#pragma HLS loop_tripcount min = 1 max = 128
+        int d0 = g * group;
+        float m = 0.0f;
+    range_loop:
+        for (int d = d0; d < d0 + group && d < FLX_MAX_HEAD_DIM; d++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS loop_tripcount min = 8 max = 128
+            m = fmaxf(m, fabsf(x[d]));
+        }
+        m *= clip;
+        float s = m > 0.0f ? m / qmax : 1.0f;
+        scales[g] = s;
+    code_loop:
+        for (int d = d0; d < d0 + group && d < FLX_MAX_HEAD_DIM; d++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS loop_tripcount min = 8 max = 128
+            float v = roundf(x[d] / s);
+            q[d] = (int8_t)fminf(fmaxf(v, -qmax), qmax);
+        }
+    }
+}
+
 void flx_quant_prob_u8(const float p[FLX_MAX_SEQ], int n, float scale, uint8_t q[FLX_MAX_SEQ]) {
 u8_loop:
     for (int i = 0; i < n && i < FLX_MAX_SEQ; i++) {

@@ -26,6 +26,14 @@ flx_qparams flx_quant_dynamic(const float x[FLX_MAX_LINEAR_IN], int n, int bits,
 void flx_quant_static_i8(const float x[FLX_MAX_HEAD_DIM], int n, float scale,
                          int8_t q[FLX_MAX_HEAD_DIM]);
 
+/* Dynamic symmetric quantizer of one K or V row of a head (x [n]): each
+ * group of `group` consecutive channels (group divides n) gets its own
+ * scale s = clip * max|x| / qmax, or 1 when that is 0, and codes
+ * q = clamp(round(x / s), -qmax, qmax) with qmax = 2^(bits-1) - 1. Writes
+ * the n / group scales to scales. */
+void flx_quant_kv_groups(const float x[FLX_MAX_HEAD_DIM], int n, int group, int bits, float clip,
+                         int8_t q[FLX_MAX_HEAD_DIM], float scales[FLX_MAX_HEAD_DIM]);
+
 /* Static unsigned probability quantizer: q = clamp(round(p / scale), 0, 255). */
 void flx_quant_prob_u8(const float p[FLX_MAX_SEQ], int n, float scale, uint8_t q[FLX_MAX_SEQ]);
 

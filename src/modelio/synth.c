@@ -101,13 +101,41 @@ float flx_synth_scale(uint64_t fan_in) {
     return 0.5f * sqrtf(3.0f) / sqrtf((float)fan_in);
 }
 
+static int compare_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void flx_synth_outlier_list(const flx_synth_options *o, uint32_t *channels) {
+    const uint32_t dim = (uint32_t)o->config.dim, n = (uint32_t)o->outlier_channels;
+    const uint64_t key = flx_synth_tensor_key(o->seed, "flexllm.synth.outlier_channels");
+    /* The first n steps of a Fisher-Yates shuffle of 0..dim-1. */
+    for (uint32_t j = 0; j < dim; j++) channels[j] = j;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = i + (uint32_t)(mix64(key + i * 0x9e3779b97f4a7c15ull) % (dim - i));
+        uint32_t t = channels[i];
+        channels[i] = channels[k];
+        channels[k] = t;
+    }
+    qsort(channels, n, sizeof *channels, compare_u32);
+}
+
 typedef enum synth_kind { SYNTH_ONES, SYNTH_UNIFORM, SYNTH_ROPE } synth_kind;
+
+/* Which values of a tensor the outlier channels scale. */
+typedef enum synth_outlier {
+    OUTLIER_NONE,
+    OUTLIER_COLUMNS,  /* element j of every row, by outlier_scale */
+    OUTLIER_ROWS,     /* every element of row j, by outlier_scale */
+    OUTLIER_INV_GAIN, /* element j of a norm gain, by 1/outlier_scale */
+} synth_outlier;
 
 typedef struct synth_tensor {
     char name[64];
     uint64_t ne0, ne1; /* ne1 == 0 for a vector */
     uint32_t type;
     synth_kind kind;
+    synth_outlier outlier;
 } synth_tensor;
 
 static int add_tensor(synth_tensor *list, int *n, const char *name, uint64_t ne0, uint64_t ne1,
@@ -118,6 +146,7 @@ static int add_tensor(synth_tensor *list, int *n, const char *name, uint64_t ne0
     t->ne1 = ne1;
     t->type = type;
     t->kind = kind;
+    t->outlier = OUTLIER_NONE;
     return 0;
 }
 
@@ -129,6 +158,7 @@ static int list_tensors(const flx_synth_options *o, synth_tensor *list) {
                    kv = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim, ffn = (uint64_t)c->ffn_dim;
     int n = 0;
     add_tensor(list, &n, "token_embd.weight", dim, (uint64_t)c->vocab_size, o->type, SYNTH_UNIFORM);
+    list[n - 1].outlier = OUTLIER_COLUMNS;
     if (c->rope_scaling.type == FLX_ROPE_SCALING_LLAMA3)
         add_tensor(list, &n, "rope_freqs.weight", (uint64_t)c->rope_dim / 2, 0, FLX_GGML_F32, SYNTH_ROPE);
     for (int l = 0; l < c->n_layers; l++) {
@@ -146,9 +176,12 @@ static int list_tensors(const flx_synth_options *o, synth_tensor *list) {
             int is_norm = parts[p].ne1 == 0;
             add_tensor(list, &n, name, parts[p].ne0, parts[p].ne1, is_norm ? FLX_GGML_F32 : o->type,
                        is_norm ? SYNTH_ONES : SYNTH_UNIFORM);
+            if (!strcmp(parts[p].part, "attn_output") || !strcmp(parts[p].part, "ffn_down"))
+                list[n - 1].outlier = OUTLIER_ROWS;
         }
     }
     add_tensor(list, &n, "output_norm.weight", dim, 0, FLX_GGML_F32, SYNTH_ONES);
+    list[n - 1].outlier = OUTLIER_INV_GAIN;
     if (!c->tied_embeddings)
         add_tensor(list, &n, "output.weight", dim, (uint64_t)c->vocab_size, o->type, SYNTH_UNIFORM);
     return n;
@@ -169,7 +202,7 @@ static uint32_t file_type_of(uint32_t type) {
     }
 }
 
-static void write_metadata(flx_gguf_writer *w, const flx_synth_options *o) {
+static void write_metadata(flx_gguf_writer *w, const flx_synth_options *o, const uint32_t *outliers) {
     const flx_config *c = &o->config;
     flx_gguf_writer_set_string(w, "general.architecture", "llama");
     flx_gguf_writer_set_string(w, "general.name", o->name ? o->name : "synthetic llama");
@@ -199,15 +232,39 @@ static void write_metadata(flx_gguf_writer *w, const flx_synth_options *o) {
         flx_gguf_writer_set_string(w, "llama.rope.scaling.type", "none");
     }
 
+    if (o->outlier_channels > 0) {
+        flx_gguf_writer_set_array(w, "flexllm.synth.outlier_channels", FLX_GGUF_UINT32, outliers,
+                                  (uint64_t)o->outlier_channels);
+        flx_gguf_writer_set_f32(w, "flexllm.synth.outlier_scale", o->outlier_scale);
+    }
+
     if (o->vocab)
         flx_gguf_write_vocab(w, o->vocab);
     else
         flx_gguf_writer_set_string(w, "tokenizer.ggml.model", "none");
 }
 
-/* Generates one tensor in chunks of whole rows and streams it out. */
+static void scale_outliers(const synth_tensor *t, const float *channel_scale, uint64_t row_index, float *row) {
+    switch (t->outlier) {
+    case OUTLIER_NONE:
+        break;
+    case OUTLIER_COLUMNS:
+        for (uint64_t j = 0; j < t->ne0; j++) row[j] *= channel_scale[j];
+        break;
+    case OUTLIER_ROWS:
+        for (uint64_t j = 0; j < t->ne0; j++) row[j] *= channel_scale[row_index];
+        break;
+    case OUTLIER_INV_GAIN:
+        for (uint64_t j = 0; j < t->ne0; j++) row[j] /= channel_scale[j];
+        break;
+    }
+}
+
+/* Generates one tensor in chunks of whole rows and streams it out.
+ * channel_scale[dim]: outlier_scale for the outlier channels, 1 elsewhere;
+ * NULL without outliers. */
 static int write_tensor(flx_gguf_writer *w, const flx_synth_options *o, const synth_tensor *t,
-                        float *values, uint8_t *bytes, uint64_t chunk_values) {
+                        const float *channel_scale, float *values, uint8_t *bytes, uint64_t chunk_values) {
     uint64_t block_values, block_bytes;
     flx_ggml_type_block(t->type, &block_values, &block_bytes);
     const uint64_t rows = t->ne1 ? t->ne1 : 1;
@@ -229,6 +286,7 @@ static int write_tensor(flx_gguf_writer *w, const flx_synth_options *o, const sy
             uint64_t base = (first + (uint64_t)r) * t->ne0;
             for (uint64_t j = 0; j < t->ne0; j++)
                 row[j] = t->kind == SYNTH_ONES ? 1.0f : scale * flx_synth_uniform(key, base + j);
+            if (channel_scale) scale_outliers(t, channel_scale, first + (uint64_t)r, row);
             flx_ggml_quantize(t->type, row, bytes + (uint64_t)r * row_bytes, t->ne0);
         }
         if (flx_gguf_writer_write_data(w, bytes, (size_t)((uint64_t)n_rows * row_bytes)) != 0)
@@ -257,6 +315,12 @@ int flx_synth_check(const flx_synth_options *o, const char *path, flx_error *err
                                 "= %d; use f32, f16 or bf16 for this shape",
                                 path, flx_ggml_type_name(o->type), rows[i].name, rows[i].value);
     }
+    if (o->outlier_channels < 0 || o->outlier_channels > c->dim)
+        return flx_fail(err, "%s: invalid outlier channel count %d: expected 0 to dim = %d", path,
+                        o->outlier_channels, c->dim);
+    if (o->outlier_channels > 0 && !(o->outlier_scale > 0.0f && isfinite(o->outlier_scale)))
+        return flx_fail(err, "%s: invalid outlier scale %g: expected a finite value above 0", path,
+                        (double)o->outlier_scale);
     if (o->vocab && o->vocab->n_tokens != c->vocab_size)
         return flx_fail(err,
                         "%s: the tokenizer has %d tokens but the model vocabulary size is %d (set "
@@ -275,22 +339,31 @@ static int write_file(const flx_synth_options *o, FILE *f, const char *path, flx
     const uint64_t chunk_values = (1u << 20) > max_row ? (1u << 20) : max_row;
     float *values = flx_malloc((size_t)chunk_values * sizeof *values, err);
     uint8_t *bytes = flx_malloc((size_t)chunk_values * sizeof(float), err);
+    uint32_t *outliers = flx_calloc((size_t)c->dim, sizeof *outliers, err);
+    float *channel_scale = o->outlier_channels > 0 ? flx_malloc((size_t)c->dim * sizeof *channel_scale, err) : NULL;
     int rc = -1;
-    if (values && bytes) {
+    if (values && bytes && outliers && (o->outlier_channels == 0 || channel_scale)) {
+        if (channel_scale) {
+            flx_synth_outlier_list(o, outliers);
+            for (int j = 0; j < c->dim; j++) channel_scale[j] = 1.0f;
+            for (int i = 0; i < o->outlier_channels; i++) channel_scale[outliers[i]] = o->outlier_scale;
+        }
         flx_gguf_writer w;
         flx_gguf_writer_init(&w, f, path, err);
-        write_metadata(&w, o);
+        write_metadata(&w, o, outliers);
         for (int i = 0; i < n; i++) {
             uint64_t ne[2] = {list[i].ne0, list[i].ne1};
             flx_gguf_writer_add_tensor(&w, list[i].name, list[i].ne1 ? 2 : 1, ne, list[i].type);
         }
         rc = flx_gguf_writer_write_header(&w);
-        for (int i = 0; i < n && rc == 0; i++) rc = write_tensor(&w, o, &list[i], values, bytes, chunk_values);
+        for (int i = 0; i < n && rc == 0; i++) rc = write_tensor(&w, o, &list[i], channel_scale, values, bytes, chunk_values);
         if (rc == 0) rc = flx_gguf_writer_finish(&w);
         flx_gguf_writer_free(&w);
     }
     free(values);
     free(bytes);
+    free(outliers);
+    free(channel_scale);
     free(list);
     return rc;
 }

@@ -40,4 +40,8 @@ uint64_t flx_cost_fwht(int n, int lanes) {
            ceil_div((uint64_t)n, (uint64_t)lanes) + FLX_DEPTH_ELEMENTWISE;
 }
 
+uint64_t flx_cost_rotate_dense(int n, int lanes) {
+    return ceil_div((uint64_t)n * (uint64_t)n, (uint64_t)lanes) + FLX_DEPTH_FLOAT_REDUCE;
+}
+
 uint64_t flx_cost_sampler(int n, int k) { return (uint64_t)n + 3 * (uint64_t)k + FLX_DEPTH_FLOAT_REDUCE; }

@@ -33,6 +33,8 @@ uint64_t flx_cost_av(int n_keys, int head_dim, int vp);
 uint64_t flx_cost_softmax(int n_keys);
 /* Walsh-Hadamard: log2(n) stages of n/2 butterflies, then normalization. */
 uint64_t flx_cost_fwht(int n, int lanes);
+/* Dense rotation: n x n multiply-adds on `lanes` multipliers. */
+uint64_t flx_cost_rotate_dense(int n, int lanes);
 /* Sampler: one pass over the logits plus the candidate softmax. */
 uint64_t flx_cost_sampler(int n, int k);
 

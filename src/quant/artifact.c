@@ -9,13 +9,31 @@
 #include <string.h>
 
 #include "common/mapped_file.h"
+#include "kernels/limits.h"
 #include "modelio/safetensors.h"
 
-/* Value of metadata online_rotations with R4. */
-#define FLX_ARTIFACT_ONLINE_R4 "r4-walsh-hadamard-ffn"
+/* Values of metadata online_rotations: R3 and R4 flags of each entry. */
+static const struct {
+    const char *name;
+    bool r3, r4, r4_dense;
+} online_values[] = {
+    {"none", false, false, false},
+    {"r4-walsh-hadamard-ffn", false, true, false},
+    {"r4-dense-ffn", false, true, true},
+    {"r3-walsh-hadamard-qk", true, false, false},
+    {"r3-walsh-hadamard-qk r4-walsh-hadamard-ffn", true, true, false},
+    {"r3-walsh-hadamard-qk r4-dense-ffn", true, true, true},
+};
+#define N_ONLINE_VALUES ((int)(sizeof online_values / sizeof online_values[0]))
+
+/* Value of metadata kv_cache for each KV quantizer. */
+#define KV_STATIC_NAME "int8-static-per-head"
+#define KV_DYNAMIC_NAME "dynamic-per-token-group-symmetric"
 
 /* Largest n_heads * head_dim accepted from a file, far above real models. */
 #define FLX_ARTIFACT_MAX_WIDTH (1 << 20)
+/* Largest order of a dense R4 rotation tensor (the kernel limit). */
+#define FLX_ARTIFACT_MAX_DENSE_R4 FLX_MAX_DENSE_ROTATION
 
 /* ---- The tensor list, shared by the writer and the loader ---- */
 
@@ -115,7 +133,8 @@ static flx_qlinear *layer_linear(flx_qlayer *l, int i) {
 
 /* Lists the tensors of qm, whose config, layers array, and linear shapes
  * and bits must be set. */
-static int build_tensor_list(tensor_list *list, flx_qmodel *qm, int has_rope_freqs, flx_error *err) {
+static int build_tensor_list(tensor_list *list, flx_qmodel *qm, int has_rope_freqs, int has_dense_r4,
+                             flx_error *err) {
     const flx_config *c = &qm->config;
     if (add_vector(list, "token_embd", 0, &qm->token_embedding, NULL, NULL, err) != 0) return -1;
     tensor_desc *emb = &list->items[list->n - 1];
@@ -126,6 +145,13 @@ static int build_tensor_list(tensor_list *list, flx_qmodel *qm, int has_rope_fre
     if (has_rope_freqs &&
         add_vector(list, "rope_freqs", c->rope_dim / 2, &qm->rope_freqs, NULL, NULL, err) != 0)
         return -1;
+    if (has_dense_r4) {
+        if (add_vector(list, "r4_rotation", 0, NULL, &qm->r4_matrix, NULL, err) != 0) return -1;
+        tensor_desc *r4 = &list->items[list->n - 1];
+        r4->n_dims = 2;
+        r4->shape[0] = c->ffn_dim;
+        r4->shape[1] = c->ffn_dim;
+    }
     for (int l = 0; l < c->n_layers; l++) {
         flx_qlayer *ql = &qm->layers[l];
         char name[48];
@@ -274,7 +300,18 @@ static void write_metadata(strbuf *b, const flx_qmodel *qm, const flx_artifact_p
                             : qm->online_hadamard_ffn  ? r4_only
                                                        : "none";
     meta_str(b, "rotations", rotations);
-    meta_str(b, "online_rotations", qm->online_hadamard_ffn ? FLX_ARTIFACT_ONLINE_R4 : "none");
+    const char *online = "none";
+    for (int i = 0; i < N_ONLINE_VALUES; i++)
+        if (online_values[i].r3 == qm->online_hadamard_qk && online_values[i].r4 == qm->online_hadamard_ffn &&
+            online_values[i].r4_dense == (qm->online_hadamard_ffn && qm->r4_matrix != NULL))
+            online = online_values[i].name;
+    meta_str(b, "online_rotations", online);
+    meta_str(b, "kv_cache", qm->kv.dynamic ? KV_DYNAMIC_NAME : KV_STATIC_NAME);
+    if (qm->kv.dynamic) {
+        meta_int(b, "kv_bits", qm->kv.bits);
+        meta_int(b, "kv_group_size", qm->kv.group_size);
+        meta_float(b, "kv_clip", qm->kv.clip);
+    }
     meta_str(b, "weight_quantizer", prov && prov->weight_quantizer[0] ? prov->weight_quantizer : "unrecorded");
     meta_str(b, "calib_text", prov ? prov->calib_text : "");
     meta_int(b, "calib_tokens", prov ? prov->calib_tokens : 0);
@@ -345,7 +382,9 @@ int flx_artifact_save(const flx_qmodel *qm, const flx_artifact_provenance *prov,
     int weight_bits = common_weight_bits(qm, err);
     if (weight_bits < 0) goto done;
     /* The list only reads through its pointers here. */
-    if (build_tensor_list(&list, (flx_qmodel *)qm, qm->rope_freqs != NULL, err) != 0) goto done;
+    if (build_tensor_list(&list, (flx_qmodel *)qm, qm->rope_freqs != NULL,
+                          qm->online_hadamard_ffn && qm->r4_matrix != NULL, err) != 0)
+        goto done;
 
     sb_printf(&header, "{");
     write_metadata(&header, qm, prov, weight_bits);
@@ -705,8 +744,8 @@ static void copy_meta(char *out, size_t size, const flx_st_file *st, const char 
 /* Sets qm->online_hadamard_ffn from online_rotations, or from rotations in
  * artifacts written before online_rotations existed, and copies the
  * rotation and quantizer records into prov. */
-static int read_rotations(const flx_st_file *st, flx_qmodel *qm, flx_artifact_provenance *prov, const char *path,
-                          flx_error *err) {
+static int read_rotations(const flx_st_file *st, flx_qmodel *qm, flx_artifact_provenance *prov, bool *dense_r4,
+                          const char *path, flx_error *err) {
     const char *online = meta_get(st, "online_rotations");
     const char *rotations = meta_require(st, "rotations", path, err);
     if (!rotations) return -1;
@@ -715,17 +754,35 @@ static int read_rotations(const flx_st_file *st, flx_qmodel *qm, flx_artifact_pr
         if (meta_expect(st, "rotations", old, 2, path, err) != 0) return -1;
         qm->online_hadamard_ffn = strcmp(rotations, "online-hadamard-ffn") == 0;
     } else {
-        static const char *const allowed[] = {"none", FLX_ARTIFACT_ONLINE_R4};
-        if (meta_expect(st, "online_rotations", allowed, 2, path, err) != 0) return -1;
-        qm->online_hadamard_ffn = strcmp(online, FLX_ARTIFACT_ONLINE_R4) == 0;
-        if (qm->online_hadamard_ffn != (strstr(rotations, "r4=") != NULL))
+        int found = -1;
+        for (int i = 0; i < N_ONLINE_VALUES; i++)
+            if (strcmp(online, online_values[i].name) == 0) found = i;
+        if (found < 0)
+            return flx_fail(err,
+                            "%s: metadata online_rotations = '%s' is not supported (expected none, "
+                            "r3-walsh-hadamard-qk, r4-walsh-hadamard-ffn or r4-dense-ffn, or R3 and one R4 "
+                            "separated by a space)",
+                            path, online);
+        qm->online_hadamard_qk = online_values[found].r3;
+        qm->online_hadamard_ffn = online_values[found].r4;
+        *dense_r4 = online_values[found].r4_dense;
+        if (qm->online_hadamard_ffn != (strstr(rotations, "r4=") != NULL) ||
+            qm->online_hadamard_qk != (strstr(rotations, "r3=") != NULL))
             return flx_fail(err,
                             "%s: metadata online_rotations = '%s' contradicts rotations = '%s'; the artifact "
                             "is corrupt",
                             path, online, rotations);
     }
-    int ffn = qm->config.ffn_dim;
-    if (qm->online_hadamard_ffn && (ffn & (ffn - 1)) != 0)
+    int ffn = qm->config.ffn_dim, head_dim = qm->config.head_dim;
+    if (qm->online_hadamard_qk && (head_dim & (head_dim - 1)) != 0)
+        return flx_fail(err,
+                        "%s: metadata asks for the online R3 Walsh-Hadamard transform of Q and K, but "
+                        "head_dim = %d is not a power of two; the artifact is corrupt",
+                        path, head_dim);
+    if (*dense_r4 && ffn > FLX_ARTIFACT_MAX_DENSE_R4)
+        return flx_fail(err, "%s: metadata asks for a dense R4 rotation of order ffn_dim = %d, above the limit of %d",
+                        path, ffn, FLX_ARTIFACT_MAX_DENSE_R4);
+    if (qm->online_hadamard_ffn && !*dense_r4 && (ffn & (ffn - 1)) != 0)
         return flx_fail(err,
                         "%s: metadata asks for the online Walsh-Hadamard transform before w_down, but "
                         "ffn_dim = %d is not a power of two; the artifact is corrupt",
@@ -736,6 +793,56 @@ static int read_rotations(const flx_st_file *st, flx_qmodel *qm, flx_artifact_pr
     if (prov) {
         copy_meta(prov->rotations, sizeof prov->rotations, st, "rotations");
         copy_meta(prov->weight_quantizer, sizeof prov->weight_quantizer, st, "weight_quantizer");
+    }
+    return 0;
+}
+
+/* Reads the KV-cache quantizer; artifacts without kv_cache have the static
+ * INT8 cache. */
+static int read_kv(const flx_st_file *st, flx_qmodel *qm, const char *path, flx_error *err) {
+    qm->kv = (flx_kv_quant){.dynamic = false, .bits = 8, .group_size = 0, .clip = 1.0f};
+    const char *kv = meta_get(st, "kv_cache");
+    if (!kv || strcmp(kv, KV_STATIC_NAME) == 0) return 0;
+    if (strcmp(kv, KV_DYNAMIC_NAME) != 0)
+        return flx_fail(err, "%s: metadata kv_cache = '%s' is not supported (expected '" KV_STATIC_NAME "' or '"
+                             KV_DYNAMIC_NAME "')",
+                        path, kv);
+    long long bits, group;
+    if (meta_read_int(st, "kv_bits", 4, 8, &bits, path, err) != 0 ||
+        meta_read_int(st, "kv_group_size", 1, qm->config.head_dim, &group, path, err) != 0 ||
+        meta_read_float(st, "kv_clip", &qm->kv.clip, path, err) != 0)
+        return -1;
+    if (bits != 4 && bits != 8)
+        return flx_fail(err, "%s: metadata kv_bits = %lld is invalid (expected 4 or 8)", path, bits);
+    if (qm->config.head_dim % group != 0)
+        return flx_fail(err, "%s: metadata kv_group_size = %lld does not divide head_dim %d", path, group,
+                        qm->config.head_dim);
+    if (!(qm->kv.clip > 0.0f && qm->kv.clip <= 1.0f))
+        return flx_fail(err, "%s: metadata kv_clip = %g is invalid (expected a ratio in (0, 1])", path,
+                        (double)qm->kv.clip);
+    qm->kv.dynamic = true;
+    qm->kv.bits = (int)bits;
+    qm->kv.group_size = (int)group;
+    return 0;
+}
+
+/* A dense R4 must be finite with rows of unit length (to 1e-3); the full
+ * orthogonality check would cost n^3. */
+static int check_rotation(const float *r, int n, const char *path, flx_error *err) {
+    for (int i = 0; i < n; i++) {
+        double norm = 0.0;
+        for (int j = 0; j < n; j++) {
+            float v = r[(size_t)i * n + j];
+            if (!isfinite(v))
+                return flx_fail(err, "%s: tensor r4_rotation: entry [%d][%d] = %g is not finite", path, i, j,
+                                (double)v);
+            norm += (double)v * v;
+        }
+        if (fabs(norm - 1.0) > 1e-3)
+            return flx_fail(err,
+                            "%s: tensor r4_rotation: row %d has squared length %.6g, not 1; the rotation is "
+                            "not orthogonal and the artifact is corrupt",
+                            path, i, norm);
     }
     return 0;
 }
@@ -777,10 +884,11 @@ static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const f
     static const char *const granularity[] = {"per-channel"};
     static const char *const attention[] = {"int8-static-per-head"};
     static const char *const probabilities[] = {"uint8-static"};
+    bool dense_r4 = false;
     if (meta_expect(st, "granularity", granularity, 1, path, err) != 0 ||
         meta_expect(st, "attention", attention, 1, path, err) != 0 ||
         meta_expect(st, "probabilities", probabilities, 1, path, err) != 0 ||
-        read_rotations(st, qm, prov, path, err) != 0)
+        read_rotations(st, qm, prov, &dense_r4, path, err) != 0 || read_kv(st, qm, path, err) != 0)
         return -1;
 
     const flx_config *c = &qm->config;
@@ -797,10 +905,11 @@ static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const f
     qm->lm_head = (flx_qlinear){.d_out = c->vocab_size, .d_in = c->dim, .bits = head_bits};
 
     tensor_list list = {0};
-    int rc = build_tensor_list(&list, qm, flx_st_find(st, "rope_freqs") != NULL, err);
+    int rc = build_tensor_list(&list, qm, flx_st_find(st, "rope_freqs") != NULL, dense_r4, err);
     if (rc == 0) rc = load_tensors(qm, &list, st, path, err);
     free(list.items);
     if (rc != 0 || check_values(qm, path, err) != 0) return -1;
+    if (dense_r4 && check_rotation(qm->r4_matrix, c->ffn_dim, path, err) != 0) return -1;
 
     if (prov) {
         long long tokens = 0;

@@ -16,7 +16,7 @@ void flx_fakequant_state_free(flx_fakequant_state *s) {
     float **bufs[] = {&s->x,   &s->xb,  &s->xb2,   &s->q,         &s->k,           &s->v,
                       &s->hb,  &s->hb2, &s->xq,    &s->xcode,     &s->xscale,      &s->xoffset,
                       &s->wrows,        &s->att,   &s->key_cache,
-                      &s->value_cache,  &s->rope_cos, &s->rope_sin};
+                      &s->value_cache,  &s->key_scales, &s->value_scales, &s->rope_cos, &s->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -69,6 +69,19 @@ int flx_fakequant_state_init(flx_fakequant_state *s, const flx_qmodel *qm, int m
         !(s->rope_sin = alloc_floats((size_t)max_seq * half, err))) {
         flx_fakequant_state_free(s);
         return -1;
+    }
+    if (qm->kv.dynamic) {
+        if (qm->kv.group_size <= 0 || c->head_dim % qm->kv.group_size != 0) {
+            flx_fakequant_state_free(s);
+            return flx_fail(err, "dynamic KV group size %d does not divide head_dim %d", qm->kv.group_size,
+                            c->head_dim);
+        }
+        s->kv_groups = c->head_dim / qm->kv.group_size;
+        size_t scales = (size_t)c->n_layers * c->n_kv_heads * max_seq * (size_t)s->kv_groups;
+        if (!(s->key_scales = alloc_floats(scales, err)) || !(s->value_scales = alloc_floats(scales, err))) {
+            flx_fakequant_state_free(s);
+            return -1;
+        }
     }
     flx_rope_table(c, qm->rope_freqs, max_seq, s->rope_cos, s->rope_sin);
     return 0;
@@ -148,6 +161,23 @@ static void fake_quant_static_i8(float *x, int n, float scale) {
         float q = roundf(x[i] / scale);
         q = clampf(q, -127.0f, 127.0f);
         x[i] = q * scale;
+    }
+}
+
+/* Dynamic symmetric quantization of one head's row x [hd]: per group of
+ * kv->group_size channels, scale = clip * max|x| / qmax (1 for an all-zero
+ * group). Writes the integer codes (as floats) and the group scales. */
+static void quant_kv_row(float *codes, float *scales, const float *x, int hd, const flx_kv_quant *kv) {
+    float qmax = (float)((1 << (kv->bits - 1)) - 1);
+    for (int g = 0; g < hd / kv->group_size; g++) {
+        const float *xg = x + g * kv->group_size;
+        float m = 0.0f;
+        for (int i = 0; i < kv->group_size; i++) m = fmaxf(m, fabsf(xg[i]));
+        m *= kv->clip;
+        float scale = m > 0.0f ? m / qmax : 1.0f;
+        scales[g] = scale;
+        for (int i = 0; i < kv->group_size; i++)
+            codes[g * kv->group_size + i] = clampf(roundf(xg[i] / scale), -qmax, qmax);
     }
 }
 
@@ -286,16 +316,30 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             const float *vc = s->value_cache + layer_off + (size_t)kv * s->max_seq * hd;
             int n_ctx = pos + t + 1; /* later positions are masked out */
 
-            /* Quantized attention follows the spec's float expressions: the
-             * cache holds code * scale, and code = round(value / scale)
-             * recovers the INT8 code exactly. */
+            /* Quantized attention follows the spec's float expressions. A
+             * static cache holds code * scale, and code = round(value / scale)
+             * recovers the INT8 code exactly; a dynamic cache holds the codes
+             * and one scale per key and group. */
+            int dynamic = quantized && qm->kv.dynamic;
+            int n_groups = s->kv_groups, gs = qm->kv.group_size;
+            const float *ks = dynamic ? s->key_scales + ((size_t)l * c->n_kv_heads + kv) * s->max_seq * n_groups : NULL;
+            const float *vs = dynamic ? s->value_scales + ((size_t)l * c->n_kv_heads + kv) * s->max_seq * n_groups : NULL;
             float q_scale = quantized ? ql->q_scale[h] : 1.0f, k_scale = quantized ? ql->k_scale[kv] : 1.0f;
             float v_scale = quantized ? ql->v_scale[kv] : 1.0f;
             float score_scale = (q_scale * k_scale) / sqrtf((float)hd);
+            float q_dyn_scale = q_scale / sqrtf((float)hd);
             float max = -INFINITY;
             for (int p = 0; p < n_ctx; p++) {
                 const float *k = kc + (size_t)p * hd;
-                if (quantized) {
+                if (dynamic) {
+                    float sum = 0.0f;
+                    for (int g = 0; g < n_groups; g++) {
+                        double acc = 0.0;
+                        for (int d = g * gs; d < (g + 1) * gs; d++) acc += (double)roundf(q[d] / q_scale) * (double)k[d];
+                        sum += (float)acc * ks[(size_t)p * n_groups + g];
+                    }
+                    att[p] = sum * q_dyn_scale;
+                } else if (quantized) {
                     double acc = 0.0;
                     for (int d = 0; d < hd; d++) acc += (double)roundf(q[d] / q_scale) * (double)roundf(k[d] / k_scale);
                     att[p] = (float)acc * score_scale;
@@ -319,6 +363,14 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             float *out = s->xb + (size_t)t * q_dim + (size_t)h * hd;
             float out_scale = prob_scale * v_scale;
             for (int d = 0; d < hd; d++) {
+                if (dynamic) {
+                    /* Float sum in key order of each code product times its key's scale. */
+                    float acc = 0.0f;
+                    for (int p = 0; p < n_ctx; p++)
+                        acc += att[p] * vc[(size_t)p * hd + d] * vs[(size_t)p * n_groups + d / gs];
+                    out[d] = acc * prob_scale;
+                    continue;
+                }
                 double acc = 0.0;
                 for (int p = 0; p < n_ctx; p++) {
                     float v = vc[(size_t)p * hd + d];
@@ -373,7 +425,7 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
                         "shorter prompt or a larger context",
                         pos, pos + n - 1, s->max_seq);
     if (check_model(qm, o, err) != 0) return -1;
-    if (qm->online_hadamard_ffn && !o->float_weights && (c->ffn_dim & (c->ffn_dim - 1)) != 0)
+    if (qm->online_hadamard_ffn && !qm->r4_matrix && !o->float_weights && (c->ffn_dim & (c->ffn_dim - 1)) != 0)
         return flx_fail(err,
                         "the online Hadamard transform needs a power-of-two FFN width, but ffn_dim = %d",
                         c->ffn_dim);
@@ -412,22 +464,38 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
             for (int h = 0; h < c->n_kv_heads; h++)
                 rope_rotate(s->k + (size_t)t * kv_dim + (size_t)h * hd, cos_t, sin_t, half);
         }
+        /* R3: the normalized Walsh-Hadamard transform of every Q and K head;
+         * Q K^T is unchanged in exact arithmetic. */
+        if (qm->online_hadamard_qk)
+            for (int t = 0; t < n; t++) {
+                for (int h = 0; h < c->n_heads; h++) flx_fakequant_hadamard(s->q + (size_t)t * q_dim + (size_t)h * hd, hd);
+                for (int h = 0; h < c->n_kv_heads; h++)
+                    flx_fakequant_hadamard(s->k + (size_t)t * kv_dim + (size_t)h * hd, hd);
+            }
         if (o->observe) o->observe(o->observe_ctx, l, n, s->q, s->k, s->v);
 
-        /* Static INT8 Q, K and V; K and V go to the cache dequantized. */
+        /* Static INT8 Q; static INT8 K and V go to the cache dequantized,
+         * dynamic ones as codes with their group scales. */
+        int kv_dynamic = qm->kv.dynamic && !o->float_attention;
         for (int t = 0; t < n; t++) {
             if (!o->float_attention) {
                 for (int h = 0; h < c->n_heads; h++)
                     fake_quant_static_i8(s->q + (size_t)t * q_dim + (size_t)h * hd, hd, ql->q_scale[h]);
-                for (int h = 0; h < c->n_kv_heads; h++) {
+                for (int h = 0; h < c->n_kv_heads && !kv_dynamic; h++) {
                     fake_quant_static_i8(s->k + (size_t)t * kv_dim + (size_t)h * hd, hd, ql->k_scale[h]);
                     fake_quant_static_i8(s->v + (size_t)t * kv_dim + (size_t)h * hd, hd, ql->v_scale[h]);
                 }
             }
             for (int h = 0; h < c->n_kv_heads; h++) {
-                size_t at = (((size_t)l * c->n_kv_heads + h) * s->max_seq + pos + t) * hd;
-                memcpy(s->key_cache + at, s->k + (size_t)t * kv_dim + (size_t)h * hd, (size_t)hd * sizeof(float));
-                memcpy(s->value_cache + at, s->v + (size_t)t * kv_dim + (size_t)h * hd, (size_t)hd * sizeof(float));
+                size_t row = ((size_t)l * c->n_kv_heads + h) * s->max_seq + pos + t;
+                const float *k = s->k + (size_t)t * kv_dim + (size_t)h * hd, *v = s->v + (size_t)t * kv_dim + (size_t)h * hd;
+                if (kv_dynamic) {
+                    quant_kv_row(s->key_cache + row * hd, s->key_scales + row * s->kv_groups, k, hd, &qm->kv);
+                    quant_kv_row(s->value_cache + row * hd, s->value_scales + row * s->kv_groups, v, hd, &qm->kv);
+                } else {
+                    memcpy(s->key_cache + row * hd, k, (size_t)hd * sizeof(float));
+                    memcpy(s->value_cache + row * hd, v, (size_t)hd * sizeof(float));
+                }
             }
         }
 
@@ -448,8 +516,22 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
             s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
         }
         /* The source float w_down is not rotated, so float_weights skips R4. */
-        if (qm->online_hadamard_ffn && !o->float_weights)
+        if (qm->online_hadamard_ffn && !o->float_weights && qm->r4_matrix) {
+            /* Dense R4: h <- R h, each output a float sum in column order. */
+            for (int t = 0; t < n; t++) {
+                const float *h = s->hb + (size_t)t * ffn;
+                float *rh = s->hb2 + (size_t)t * ffn;
+                for (int i = 0; i < ffn; i++) {
+                    const float *r = qm->r4_matrix + (size_t)i * ffn;
+                    float sum = 0.0f;
+                    for (int j = 0; j < ffn; j++) sum += r[j] * h[j];
+                    rh[i] = sum;
+                }
+            }
+            memcpy(s->hb, s->hb2, (size_t)n * ffn * sizeof(float));
+        } else if (qm->online_hadamard_ffn && !o->float_weights) {
             for (int t = 0; t < n; t++) flx_fakequant_hadamard(s->hb + (size_t)t * ffn, ffn);
+        }
         linear_input(s, s->hb, n, ffn, act);
         linear(s->xb2, s, n, &ql->w_down, fw ? fw->w_down : NULL, act, s->wrows, row_stride);
         for (size_t i = 0; i < (size_t)n * dim; i++) s->x[i] += s->xb2[i];

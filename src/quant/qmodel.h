@@ -52,6 +52,18 @@ typedef struct flx_act_quant {
     float clip;       /* clip ratio in (0, 1]: range scaled by this before quantizing */
 } flx_act_quant;
 
+/* KV-cache quantizer. Static: INT8 codes with the calibrated per-head
+ * k_scale and v_scale of each layer. Dynamic: every K and V row of a head
+ * is quantized when it is written, symmetric, with one scale per group of
+ * group_size channels (group_size divides head_dim; head_dim is one scale
+ * per head and token). */
+typedef struct flx_kv_quant {
+    bool dynamic;
+    int bits;         /* 8 when static; 4 or 8 when dynamic */
+    int group_size;   /* dynamic only */
+    float clip;       /* dynamic only: clip ratio in (0, 1] of each group's max |x| */
+} flx_kv_quant;
+
 typedef struct flx_qlayer {
     const float *attn_norm;  /* [dim] */
     const float *ffn_norm;   /* [dim] */
@@ -66,7 +78,10 @@ typedef struct flx_qmodel {
     flx_config config;
     flx_act_quant act;           /* linear inputs inside the layers */
     flx_act_quant lm_head_act;   /* LM head input */
-    bool online_hadamard_ffn;    /* R4: normalized Walsh-Hadamard before w_down */
+    flx_kv_quant kv;             /* KV cache */
+    bool online_hadamard_qk;     /* R3: normalized Walsh-Hadamard of each Q and K head after RoPE */
+    bool online_hadamard_ffn;    /* R4 before w_down: normalized Walsh-Hadamard, or r4_matrix */
+    float *r4_matrix;            /* [ffn_dim][ffn_dim] dense R4, h <- R h, or NULL for Walsh-Hadamard */
     const float *token_embedding;/* [vocab_size][dim] float32 */
     const float *output_norm;    /* [dim] */
     flx_qlinear lm_head;         /* [vocab_size][dim] */

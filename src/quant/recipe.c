@@ -6,23 +6,29 @@
 #include "quant/clip_search.h"
 #include "quant/rtn.h"
 
-/* The rtn-* recipes use clip ratio 1.0 and no rotation. The 4-bit
+/* w8a8, w4a8 and w4a4-rtn use RTN, clip ratio 1.0 and no rotation. The 4-bit
  * activation recipes use unsigned codes with a float offset, as the
- * reference FPGA design does. rtn-w8a8 has a 16-bit LM head with
+ * reference FPGA design does. w8a8 has a 16-bit LM head with
  * asymmetric 8-bit inputs: greedy generation from BOS on stories260K
  * (calibrated on 2048 WikiText-2 tokens) then matches the float model for
  * 181 tokens, against 61 with 8-bit head weights (the float top-2 logit
  * margin there is 0.07) and 110 with symmetric 8-bit head inputs.
  * flexllm-hw is the scheme of the reference hardware: R1 and R2 merged
  * offline, R4 as the only online rotation, INT4 weights everywhere, the LM
- * head included. spinquant-learned-w4a4 takes R1 and R2 from a SpinQuant
- * rotation file. */
+ * head included. quarot-w4a4kv4 and spinquant-w4a4kv4 follow those
+ * papers: R1 and R2 offline (randomized Hadamard, or learned matrices from
+ * a SpinQuant rotation file), R3 and R4 online, GPTQ W4, symmetric A4 per
+ * token with clip 0.9, a 4-bit dynamic KV cache with one scale per head and
+ * token, and a 16-bit LM head where those papers keep it in float.
+ * spinquant-learned-w4a4 is spinquant-w4a4kv4 with the static INT8 KV
+ * cache and the asymmetric A4 of flexllm-hw. */
+#define KV4_PER_HEAD {.dynamic = true, .bits = 4, .group_size = 0, .clip = 1.0f}
 static const flx_recipe recipes[] = {
-    {.name = "rtn-w8a8", .weight_bits = 8, .act = {8, false, 1.0f}, .lm_head_weight_bits = 16,
+    {.name = "w8a8", .weight_bits = 8, .act = {8, false, 1.0f}, .lm_head_weight_bits = 16,
      .lm_head_act = {8, true, 1.0f}},
-    {.name = "rtn-w4a8", .weight_bits = 4, .act = {8, false, 1.0f}, .lm_head_weight_bits = 8,
+    {.name = "w4a8", .weight_bits = 4, .act = {8, false, 1.0f}, .lm_head_weight_bits = 8,
      .lm_head_act = {8, false, 1.0f}},
-    {.name = "rtn-w4a4", .weight_bits = 4, .act = {4, true, 1.0f}, .lm_head_weight_bits = 4,
+    {.name = "w4a4-rtn", .weight_bits = 4, .act = {4, true, 1.0f}, .lm_head_weight_bits = 4,
      .lm_head_act = {4, true, 1.0f}},
     {.name = "flexllm-hw",
      .weight_bits = 4,
@@ -36,7 +42,8 @@ static const flx_recipe recipes[] = {
      .r2 = FLX_ROTATION_HADAMARD,
      .r4 = true,
      .r1_seed = 1,
-     .r2_seed = 2},
+     .r2_seed = 2,
+     .r4_seed = 3},
     {.name = "gptq-w4a8",
      .weight_bits = 4,
      .act = {8, false, 1.0f},
@@ -56,7 +63,42 @@ static const flx_recipe recipes[] = {
      .r1 = FLX_ROTATION_LEARNED,
      .r2 = FLX_ROTATION_LEARNED,
      .r4 = true},
+    {.name = "quarot-w4a4kv4",
+     .weight_bits = 4,
+     .act = {4, false, 0.9f},
+     .lm_head_weight_bits = 16,
+     .lm_head_act = {8, true, 1.0f},
+     .quantizer = FLX_QUANTIZER_GPTQ,
+     .act_order = true,
+     .clip_search = true,
+     .r1 = FLX_ROTATION_HADAMARD,
+     .r2 = FLX_ROTATION_HADAMARD,
+     .r3 = true,
+     .r4 = true,
+     .r1_seed = 1,
+     .r2_seed = 2,
+     .r4_seed = 3,
+     .kv = KV4_PER_HEAD},
+    {.name = "spinquant-w4a4kv4",
+     .weight_bits = 4,
+     .act = {4, false, 0.9f},
+     .lm_head_weight_bits = 16,
+     .lm_head_act = {8, true, 1.0f},
+     .quantizer = FLX_QUANTIZER_GPTQ,
+     .act_order = true,
+     .clip_search = true,
+     .r1 = FLX_ROTATION_LEARNED,
+     .r2 = FLX_ROTATION_LEARNED,
+     .r3 = true,
+     .r4 = true,
+     .r4_seed = 3,
+     .kv = KV4_PER_HEAD},
 };
+
+/* Former names of recipes, still accepted. */
+static const struct {
+    const char *old_name, *name;
+} aliases[] = {{"rtn-w8a8", "w8a8"}, {"rtn-w4a8", "w4a8"}, {"rtn-w4a4", "w4a4-rtn"}};
 
 #define N_RECIPES ((int)(sizeof recipes / sizeof recipes[0]))
 
@@ -74,6 +116,8 @@ void flx_recipe_list_names(char *out, size_t out_size) {
 }
 
 const flx_recipe *flx_recipe_find(const char *name, flx_error *err) {
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(name, aliases[i].old_name) == 0) name = aliases[i].name;
     for (int i = 0; i < N_RECIPES; i++)
         if (strcmp(name, recipes[i].name) == 0) return &recipes[i];
     char names[256];
@@ -115,12 +159,18 @@ int flx_recipe_check(const flx_recipe *recipe, flx_error *err) {
         return flx_fail(err, "recipe %s: rotation kinds R1 %d, R2 %d are invalid (expected none, hadamard, "
                              "random or learned)",
                         recipe->name, (int)recipe->r1, (int)recipe->r2);
+    const flx_kv_quant *kv = &recipe->kv;
+    if (kv->dynamic && ((kv->bits != 4 && kv->bits != 8) || kv->group_size < 0 || !(kv->clip > 0.0f && kv->clip <= 1.0f)))
+        return flx_fail(err,
+                        "recipe %s: dynamic KV cache of %d bits, group %d, clip %g is invalid (expected 4 or 8 "
+                        "bits, a group size of 0 (per head) or more, clip in (0, 1])",
+                        recipe->name, kv->bits, kv->group_size, (double)kv->clip);
     return 0;
 }
 
 bool flx_recipe_needs_pipeline(const flx_recipe *recipe) {
     return recipe->quantizer != FLX_QUANTIZER_RTN || recipe->r1 != FLX_ROTATION_NONE ||
-           recipe->r2 != FLX_ROTATION_NONE || recipe->r4;
+           recipe->r2 != FLX_ROTATION_NONE || recipe->r4 || recipe->r3;
 }
 
 void flx_recipe_quantizer_format(const flx_recipe *recipe, char *out, size_t out_size) {
@@ -169,6 +219,16 @@ int flx_recipe_build(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe,
     qm->config = *c;
     qm->act = recipe->act;
     qm->lm_head_act = recipe->lm_head_act;
+    qm->kv = (flx_kv_quant){.dynamic = false, .bits = 8, .group_size = 0, .clip = 1.0f};
+    if (recipe->kv.dynamic) {
+        qm->kv = recipe->kv;
+        if (qm->kv.group_size == 0) qm->kv.group_size = c->head_dim;
+        if (c->head_dim % qm->kv.group_size != 0)
+            return flx_fail(err, "%s: recipe %s quantizes the KV cache in groups of %d, which does not divide "
+                                 "head_dim %d",
+                            model->path, recipe->name, qm->kv.group_size, c->head_dim);
+    }
+    qm->online_hadamard_qk = recipe->r3;
     qm->token_embedding = model->token_embedding;
     qm->output_norm = model->output_norm;
     qm->rope_freqs = model->rope_freqs;

@@ -1,7 +1,8 @@
 /* Named quantization recipes: weight widths, the weight quantizer and the
- * activation quantizers of the layers and the LM head, and the rotations
- * applied to the float model first. Every recipe quantizes attention with
- * static per-head INT8 Q/K/V scales and UINT8 probabilities. */
+ * activation quantizers of the layers and the LM head, the rotations
+ * applied to the float model first and online, and the KV-cache quantizer.
+ * Every recipe quantizes Q with a static per-head INT8 scale and the
+ * attention probabilities with a static UINT8 scale. */
 #ifndef FLEXLLM_QUANT_RECIPE_H
 #define FLEXLLM_QUANT_RECIPE_H
 
@@ -31,15 +32,19 @@ typedef struct flx_recipe {
     bool act_order;               /* GPTQ: columns by decreasing Hessian diagonal */
     bool clip_search;             /* MSE search of each row's range (quant/clip_search.h) */
     flx_rotation_kind r1, r2;     /* offline rotations of the float model */
-    bool r4;                      /* online Walsh-Hadamard before w_down, inverse fused offline */
+    bool r3;                      /* online Walsh-Hadamard of each Q and K head after RoPE */
+    bool r4;                      /* online rotation before w_down, inverse fused offline: Walsh-Hadamard,
+                                     or a dense seeded rotation when ffn_dim is not a power of two */
     uint64_t r1_seed, r2_seed;    /* seeds of random and Hadamard R1 and R2 */
+    uint64_t r4_seed;             /* seed of a dense R4 */
+    flx_kv_quant kv;              /* KV cache; kv.dynamic false: static per-head INT8 */
 } flx_recipe;
 
 int flx_recipe_count(void);
 const flx_recipe *flx_recipe_at(int index);
 
-/* Looks a recipe up by name; an unknown name fails with the list of valid
- * names. */
+/* Looks a recipe up by name or by a former name (rtn-w8a8, rtn-w4a8,
+ * rtn-w4a4); an unknown name fails with the list of valid names. */
 const flx_recipe *flx_recipe_find(const char *name, flx_error *err);
 
 /* Writes the valid names, comma-separated, into out. */

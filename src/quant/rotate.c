@@ -62,7 +62,15 @@ void flx_rotation_record_format(const flx_rotation_record *rec, char *out, size_
                 rec->r2_size, (unsigned long long)rec->r2_seed);
         sep = " ";
     }
-    if (rec->r4) appendf(out, out_size, &used, "%sr4=walsh-hadamard(%d)", sep, rec->r4_size);
+    if (rec->r3) {
+        appendf(out, out_size, &used, "%sr3=walsh-hadamard(%d)", sep, rec->r3_size);
+        sep = " ";
+    }
+    if (rec->r4 && rec->r4_kind != FLX_ROTATION_NONE)
+        appendf(out, out_size, &used, "%sr4=dense-%s(%d,seed=%llu)", sep, flx_rotation_kind_name(rec->r4_kind),
+                rec->r4_size, (unsigned long long)rec->r4_seed);
+    else if (rec->r4)
+        appendf(out, out_size, &used, "%sr4=walsh-hadamard(%d)", sep, rec->r4_size);
     if (used == 0) snprintf(out, out_size, "none");
 }
 

@@ -15,8 +15,9 @@
  *      weight change; flx_fwht_f32 in quant/hadamard.h is its transform.
  *   R4 (ffn_dim): the engines apply the normalized Walsh-Hadamard transform
  *      h <- H h / sqrt(ffn_dim) to the SwiGLU output; its inverse is fused
- *      into w_down <- w_down H / sqrt(ffn_dim), so ffn_dim must be a power
- *      of two.
+ *      into w_down <- w_down H / sqrt(ffn_dim). flx_rotate_r4 needs a
+ *      power-of-two ffn_dim; for other widths quant/quantize_model.c uses
+ *      a dense R (h <- R h, w_down <- w_down R^T).
  * These are the orientations of SpinQuant's own code, so its learned R1 and
  * R2 apply unchanged. */
 #ifndef FLEXLLM_QUANT_ROTATE_H
@@ -59,13 +60,18 @@ typedef struct flx_rotation_record {
     flx_rotation_kind r1, r2;
     int r1_size, r2_size; /* dim and head_dim when applied, else 0 */
     uint64_t r1_seed, r2_seed;
+    bool r3;              /* online Walsh-Hadamard of Q and K heads */
+    int r3_size;          /* head_dim with R3, else 0 */
     bool r4;
     int r4_size;          /* ffn_dim when fused, else 0 */
+    flx_rotation_kind r4_kind; /* NONE: Walsh-Hadamard; HADAMARD or RANDOM: dense matrix of r4_seed */
+    uint64_t r4_seed;
     char rotation_file[512];
 } flx_rotation_record;
 
 /* Writes e.g. "untie fold-norms r1=hadamard(64,seed=1) r2=random(8,seed=2+layer)
- * r4=walsh-hadamard(256)", or "none" when nothing was applied. */
+ * r3=walsh-hadamard(8) r4=walsh-hadamard(256)" (or r4=dense-random(172,seed=3)),
+ * or "none" when nothing was applied. */
 void flx_rotation_record_format(const flx_rotation_record *rec, char *out, size_t out_size);
 
 /* Learned rotations as SpinQuant saves them, stored as safetensors: the
