@@ -13,6 +13,7 @@ int flx_cmd_inspect(int argc, char **argv);
 int flx_cmd_tokenize(int argc, char **argv);
 int flx_cmd_synth(int argc, char **argv);
 int flx_cmd_quantize(int argc, char **argv);
+int flx_cmd_learn_rotations(int argc, char **argv);
 int flx_cmd_estimate(int argc, char **argv);
 int flx_cmd_dse(int argc, char **argv);
 

@@ -17,6 +17,7 @@ static const flx_command commands[] = {
     {"inspect", flx_cmd_inspect, "print a model's description and tensor table"},
     {"tokenize", flx_cmd_tokenize, "turn text into token ids, or ids into text"},
     {"quantize", flx_cmd_quantize, "quantize a model into the artifact the accelerator engines run"},
+    {"learn-rotations", flx_cmd_learn_rotations, "search R1 and R2 rotations for a learned-rotation recipe"},
     {"estimate", flx_cmd_estimate, "model latency, throughput, energy and resources on a device"},
     {"dse", flx_cmd_dse, "search accelerator configurations for a device and workload"},
     {"synth", flx_cmd_synth, "write a GGUF with a real model shape and pseudo-random weights"},
@@ -25,7 +26,7 @@ static const flx_command commands[] = {
 static void print_usage(FILE *out) {
     fprintf(out, "usage: flexllm COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nRun 'flexllm COMMAND --help' for the options of one command.\n");
 }
 

@@ -50,6 +50,10 @@ void flx_attn_av_grouped(const uint8_t p[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, cons
 #pragma HLS INTERFACE m_axi port = v_scales bundle = v_scales
     int n_passes = (head_dim + vp - 1) / vp;
     int n_groups = head_dim / group;
+    /* NOTE: the float sum over keys is one chain per lane, so a synthesized
+     * key_loop reaches II = 1 only with partial sums interleaved over the
+     * adder latency; the order fixed here is what the fake-quant model
+     * matches bit for bit. */
     float acc[FLX_MAX_TP][FLX_MAX_VP];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
 

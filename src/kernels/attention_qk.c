@@ -69,7 +69,7 @@ key_tile_loop:
             }
     group_loop:
         for (int g = 0; g < n_groups && g < FLX_MAX_HEAD_DIM; g++) {
-#pragma HLS loop_tripcount min = 1 max = 16
+#pragma HLS loop_tripcount min = 1 max = 128
         clear_loop:
             for (int t = 0; t < n_q && t < FLX_MAX_TP; t++)
                 for (int j = 0; j < kp && j < FLX_MAX_KP; j++) {
@@ -79,7 +79,7 @@ key_tile_loop:
         dim_loop:
             for (int d = g * group; d < (g + 1) * group && d < FLX_MAX_HEAD_DIM; d++) {
 #pragma HLS PIPELINE II = 1
-#pragma HLS loop_tripcount min = 8 max = 128
+#pragma HLS loop_tripcount min = 1 max = 128
             key_lane_loop:
                 for (int j = 0; j < kp && j < FLX_MAX_KP; j++) {
 #pragma HLS UNROLL
@@ -97,6 +97,7 @@ key_tile_loop:
 #pragma HLS UNROLL
                 int key = key0 + j;
                 float ks = key < n_keys ? k_scales[(long)key * n_groups + g] : 0.0f;
+            scale_query_loop:
                 for (int t = 0; t < n_q && t < FLX_MAX_TP; t++) {
 #pragma HLS UNROLL
                     sum[t][j] += (float)acc[t][j] * ks;

@@ -24,7 +24,7 @@ token_loop:
     group_loop:
         for (int g = 0; g < n_groups && g < FLX_MAX_HEAD_DIM; g++) {
 #pragma HLS PIPELINE II = 1
-#pragma HLS loop_tripcount min = 1 max = 16
+#pragma HLS loop_tripcount min = 1 max = 128
             head_scales[(long)(pos + t) * n_groups + g] = rows[t][g];
         }
     }

@@ -67,7 +67,7 @@ group_loop:
     range_loop:
         for (int d = d0; d < d0 + group && d < FLX_MAX_HEAD_DIM; d++) {
 #pragma HLS PIPELINE II = 1
-#pragma HLS loop_tripcount min = 8 max = 128
+#pragma HLS loop_tripcount min = 1 max = 128
             m = fmaxf(m, fabsf(x[d]));
         }
         m *= clip;
@@ -76,7 +76,7 @@ group_loop:
     code_loop:
         for (int d = d0; d < d0 + group && d < FLX_MAX_HEAD_DIM; d++) {
 #pragma HLS PIPELINE II = 1
-#pragma HLS loop_tripcount min = 8 max = 128
+#pragma HLS loop_tripcount min = 1 max = 128
             float v = roundf(x[d] / s);
             q[d] = (int8_t)fminf(fmaxf(v, -qmax), qmax);
         }

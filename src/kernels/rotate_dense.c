@@ -6,6 +6,7 @@ void flx_rotate_dense_kernel(const float *r, int n, const float x[FLX_MAX_DENSE_
 row_loop:
     for (int o = 0; o < n && o < FLX_MAX_DENSE_ROTATION; o++) {
 #pragma HLS loop_tripcount min = 2 max = 4096
+        /* NOTE: one float sum per row; II = 1 needs partial sums in hardware. */
         float sum = 0.0f;
     column_loop:
         for (int i = 0; i < n && i < FLX_MAX_DENSE_ROTATION; i++) {

@@ -179,14 +179,15 @@ static int check_request(const flx_model *model, const flx_recipe *recipe, const
                         "power-of-two head_dim, but head_dim = %d; use a recipe without R3 (e.g. flexllm-hw)",
                         model->path, recipe->name, c->head_dim);
     bool learned = recipe->r1 == FLX_ROTATION_LEARNED || recipe->r2 == FLX_ROTATION_LEARNED;
-    bool have_file = opt->rotation_file && opt->rotation_file[0];
+    bool have_file = (opt->rotation_file && opt->rotation_file[0]) || opt->rotations;
     if (learned && !have_file)
         return flx_fail(err,
                         "recipe %s takes learned R1 and R2 from a rotation file; give one (flexllm "
                         "quantize --rotation-file PATH)",
                         recipe->name);
     if (!learned && have_file)
-        return flx_fail(err, "rotation file %s given, but recipe %s uses no learned rotation", opt->rotation_file,
+        return flx_fail(err, "rotation file %s given, but recipe %s uses no learned rotation",
+                        opt->rotation_file ? opt->rotation_file : "(in memory)",
                         recipe->name);
     if (opt->max_calib_tokens <= 0)
         return flx_fail(err, "calibration token count %ld: expected a positive number", opt->max_calib_tokens);
@@ -207,6 +208,7 @@ int flx_quantize_model(flx_quantized *out, flx_model *model, const flx_recipe *r
             .r2_seed = opt->override_seed ? opt->seed + 1 : recipe->r2_seed,
             .r4 = false,
             .rotation_file = opt->rotation_file,
+            .rotations = opt->rotations,
         };
         if (flx_rotate_model(&out->rotated, model, &ro, &out->rotations, err) != 0) return -1;
         out->has_rotated = true;

@@ -6,8 +6,8 @@
  * With R4 the source model (qm.source) keeps its unrotated w_down: the
  * fake-quant model's float-weight path, which calibration runs, skips the
  * online transform. The quantized w_down is w_down H / sqrt(ffn_dim), as
- * flx_rotate_r4 computes it, and its GPTQ Hessian is the captured one
- * turned by H / sqrt(ffn_dim) on both sides. */
+ * flx_rotate_r4 computes it (w_down R^T for a dense R), and its GPTQ
+ * Hessian is the captured one turned by the same matrix on both sides. */
 #ifndef FLEXLLM_QUANT_QUANTIZE_MODEL_H
 #define FLEXLLM_QUANT_QUANTIZE_MODEL_H
 
@@ -34,6 +34,7 @@ typedef struct flx_quantize_options {
     bool override_seed;          /* use seed instead of the recipe's rotation seeds */
     uint64_t seed;               /* R1 seed; R2 gets seed + 1 (layer l: seed + 1 + l) */
     const char *rotation_file;   /* learned R1 and R2, for recipes that request them */
+    const flx_rotation_file *rotations; /* or the same in memory (not owned) */
 } flx_quantize_options;
 
 typedef struct flx_quantized {
@@ -50,8 +51,10 @@ typedef struct flx_quantized {
 /* Quantizes model by recipe into out. When the recipe does not rotate,
  * qm.source and the norms point into model, so model must outlive out.
  * When it rotates, qm.source points into out, so out must not be moved.
- * Fails, naming ffn_dim, when the recipe requests R4 and ffn_dim is not a
- * power of two. On failure out is left empty. */
+ * With R4 and an ffn_dim that is not a power of two, R4 is a dense seeded
+ * rotation (qm.r4_matrix). Fails, naming the size, when the recipe requests
+ * R3 and head_dim is not a power of two, or a dense R4 above
+ * FLX_MAX_DENSE_ROTATION. On failure out is left empty. */
 int flx_quantize_model(flx_quantized *out, flx_model *model, const flx_recipe *recipe,
                        const flx_quantize_options *opt, flx_error *err);
 void flx_quantized_free(flx_quantized *q);

@@ -497,7 +497,7 @@ static int check_kind(flx_rotation_kind kind, const char *rotation, flx_error *e
 static int apply_options(flx_model *out, const flx_rotate_options *opt, const flx_rotation_file *rf,
                          flx_rotation_record *rec, flx_error *err) {
     const flx_config *c = &out->config;
-    const char *file = opt->rotation_file ? opt->rotation_file : "";
+    const char *file = opt->rotation_file ? opt->rotation_file : opt->rotations ? "(in memory)" : "";
     if (opt->r1 != FLX_ROTATION_NONE) {
         rec->untied = c->tied_embeddings;
         if (flx_rotate_untie(out, err) != 0 || flx_rotate_fold_norms(out, err) != 0) return -1;
@@ -545,14 +545,15 @@ int flx_rotate_model(flx_model *out, const flx_model *src, const flx_rotate_opti
     memset(rec, 0, sizeof *rec);
     if (check_kind(opt->r1, "R1", err) != 0 || check_kind(opt->r2, "R2", err) != 0) return -1;
     bool learned = opt->r1 == FLX_ROTATION_LEARNED || opt->r2 == FLX_ROTATION_LEARNED;
-    if (learned && (!opt->rotation_file || !opt->rotation_file[0]))
+    if (learned && !opt->rotations && (!opt->rotation_file || !opt->rotation_file[0]))
         return flx_fail(err, "learned rotations need a rotation file (safetensors with R1 and R2 tensors)");
 
     flx_rotation_file rf = {0};
-    if (learned && flx_rotation_file_load(&rf, opt->rotation_file, &src->config, err) != 0) return -1;
+    if (learned && !opt->rotations && flx_rotation_file_load(&rf, opt->rotation_file, &src->config, err) != 0)
+        return -1;
     int rc = flx_rotate_copy_model(out, src, err);
     if (rc == 0) {
-        rc = apply_options(out, opt, &rf, rec, err);
+        rc = apply_options(out, opt, opt->rotations ? opt->rotations : &rf, rec, err);
         if (rc != 0) flx_model_free(out);
     }
     flx_rotation_file_free(&rf);

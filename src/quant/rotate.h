@@ -51,6 +51,7 @@ typedef struct flx_rotate_options {
     uint64_t r2_seed;          /* layer l uses r2_seed + l */
     bool r4;
     const char *rotation_file; /* read when r1 or r2 is FLX_ROTATION_LEARNED */
+    const struct flx_rotation_file *rotations; /* learned rotations in memory; replaces rotation_file */
 } flx_rotate_options;
 
 /* What flx_rotate_model applied, for the artifact metadata. */
