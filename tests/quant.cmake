@@ -38,3 +38,7 @@ flexllm_cli_test(cli_quantize_calib_tokens 0 "wiki\\.test\\.raw: 100 of its [0-9
 flexllm_cli_test(cli_quantize_unwritable_output 1 "no-such-dir/x\\.safetensors\\.tmp: cannot create the file"
   quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --calib ${quant_calib}
            -o @TMP@/no-such-dir/x.safetensors)
+# A calibration text shorter than --calib-tokens still quantizes, with a warning.
+flexllm_cli_test(cli_quantize_short_calib 0 "warning: .*README\\.md has [0-9]+ tokens, fewer than the 100000 of --calib-tokens"
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --calib @DATA@/README.md --calib-tokens 100000
+           -o @TMP@/short-calib.safetensors)

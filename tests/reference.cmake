@@ -50,3 +50,10 @@ flexllm_cli_test(cli_generate_context_too_long 2 "--context 4096 exceeds the mod
                  generate --model ${stories_bin} --tokenizer ${stories_tok} --context 4096)
 flexllm_cli_test(cli_ppl_binary_text 2 "not UTF-8 text .invalid byte at offset"
                  ppl --model ${stories_bin} --tokenizer ${stories_tok} --text ${stories_bin} --ctx 64)
+
+# The top-level command line: version, unknown commands.
+flexllm_cli_test(cli_version 0 "^flexllm [0-9]+\\.[0-9]+\\.[0-9]+" --version)
+flexllm_cli_test(cli_unknown_command 2 "unknown command 'frobnicate'" frobnicate)
+# Architecture names ignore case.
+flexllm_cli_test(cli_synth_arch_case 0 "wrote .*arch-case.gguf: Stories260K shape, 1 layer, dim 64"
+                 synth --arch Stories260K --layers 1 -o @TMP@/arch-case.gguf)

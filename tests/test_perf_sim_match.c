@@ -1,20 +1,26 @@
 /* The performance model's counters against the engines' simulation on
- * stories260K. For every recipe (4-, 8- and 16-bit weights) and several
- * configurations, the modeled calls, cycles and bytes of each kernel and
- * port must equal what the simulated prefill and decode record. Also
- * checks flx_perf_report_run's conversion of those counters to seconds. */
+ * stories260K. For every recipe (4-, 8- and 16-bit weights), for
+ * quarot-w4a4kv4 (R3, a dense R4 as ffn_dim 172 is no power of two, INT4
+ * dynamic KV cache) and for w4a4-rtn with an INT8 dynamic KV cache in
+ * groups of 4, and several configurations, the modeled calls, cycles and
+ * bytes of each kernel and port must equal what the simulated prefill and
+ * decode record. Also checks flx_perf_report_run's conversion of those
+ * counters to seconds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "common/data_dir.h"
+#include "common/mapped_file.h"
 #include "engines/accel.h"
 #include "perf/device.h"
 #include "perf/perf_model.h"
 #include "perf/report_run.h"
 #include "quant/calibrate.h"
+#include "quant/quantize_model.h"
 #include "quant/recipe.h"
+#include "tokenizer/tokenizer.h"
 
 enum { N_PREFILL = 13, N_DECODE = 9, MAX_SEQ = 32 };
 
@@ -118,6 +124,85 @@ static void check_report(const flx_qmodel *qm, const int32_t *tokens) {
     flx_accel_free(&a);
 }
 
+/* The KV-cache bytes of the modeled decode steps against the byte layout
+ * worked out by hand: per layer and step, K and V rows of n_kv_heads are
+ * written, and every query head reads K and V rows of all its keys; a row
+ * holds head_dim codes of `bits` bits and one float per group. */
+static void check_kv_bytes(const flx_qmodel *qm, int bits, int groups) {
+    flx_error err;
+    flx_accel_config cfg;
+    CHECK_INT_EQ(flx_accel_config_get("tiny", &cfg, &err), 0);
+    flx_perf_model m;
+    flx_perf_model_from_qmodel(qm, &m);
+    CHECK(flx_perf_model_validate(&m, &err) == 0);
+    const flx_config *c = &qm->config;
+    uint64_t row = (uint64_t)c->head_dim * bits / 8 + 4 * (uint64_t)groups, keys = 0;
+    flx_counters dec;
+    memset(&dec, 0, sizeof dec);
+    for (int t = 0; t < N_DECODE; t++) {
+        flx_perf_count_decode_token(&m, &cfg, N_PREFILL + t, &dec);
+        keys += N_PREFILL + t + 1;
+    }
+    CHECK_INT_EQ(dec.bytes_written[FLX_PORT_KV_CACHE], (uint64_t)c->n_layers * N_DECODE * 2 * c->n_kv_heads * row);
+    CHECK_INT_EQ(dec.bytes_read[FLX_PORT_KV_CACHE], (uint64_t)c->n_layers * 2 * c->n_heads * keys * row);
+    CHECK_INT_EQ(dec.calls[FLX_KERNEL_KV_QUANT], (uint64_t)c->n_layers * N_DECODE * 2);
+    CHECK_INT_EQ(dec.calls[FLX_KERNEL_STATIC_QUANT], (uint64_t)c->n_layers * N_DECODE * c->n_heads);
+}
+
+/* Models quantized with flx_quantize_model from a calibration text: the
+ * online rotations and dynamic KV caches. */
+static void run_quantized_cases(flx_model *model, const int32_t *tokens) {
+    char path[512];
+    flx_error err;
+    flx_tokenizer *tok = NULL;
+    size_t len;
+    CHECK_INT_EQ(flx_tokenizer_load(&tok, flx_data_path(path, sizeof path, "models/stories260K/tok512.bin"), &err), 0);
+    char *text = flx_read_text_file(flx_data_path(path, sizeof path, "text/wikitext-2/wiki.test.raw"), &len, &err);
+    int32_t *calib = NULL;
+    int n_calib = 0;
+    if (!tok || !text || flx_tokenizer_encode(tok, text, len, 0, &calib, &n_calib, &err) != 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        CHECK(0);
+        free(text);
+        if (tok) flx_tokenizer_free(tok);
+        return;
+    }
+    const struct {
+        const char *recipe;
+        int kv_bits, kv_group; /* 0: the recipe's KV cache */
+        int expect_bits, expect_groups;
+    } cases[] = {{"quarot-w4a4kv4", 0, 0, 4, 1}, {"w4a4-rtn", 8, 4, 8, 2}};
+    const char *configs[] = {"tiny", "small", "u280-ref"};
+    for (size_t r = 0; r < sizeof cases / sizeof cases[0]; r++) {
+        const flx_recipe *found = flx_recipe_find(cases[r].recipe, &err);
+        CHECK(found != NULL);
+        if (!found) continue;
+        flx_recipe recipe = *found;
+        if (cases[r].kv_bits)
+            recipe.kv = (flx_kv_quant){.dynamic = true, .bits = cases[r].kv_bits, .group_size = cases[r].kv_group,
+                                       .clip = 1.0f};
+        flx_quantize_options opt = {.calib_tokens = calib, .n_calib_tokens = n_calib, .bos = 1, .max_calib_tokens = 512};
+        flx_quantized q;
+        if (flx_quantize_model(&q, model, &recipe, &opt, &err) != 0) {
+            fprintf(stderr, "%s: %s\n", cases[r].recipe, err.msg);
+            CHECK(0);
+            continue;
+        }
+        /* The features under test are present. */
+        CHECK(q.qm.kv.dynamic);
+        if (r == 0) CHECK(q.qm.online_hadamard_qk && q.qm.online_hadamard_ffn && q.qm.r4_matrix != NULL);
+        flx_perf_model m;
+        flx_perf_model_from_qmodel(&q.qm, &m);
+        CHECK(m.r3 == (r == 0) && m.r4_dense == (r == 0) && !m.online_hadamard);
+        for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) run_case(&q.qm, configs[c], tokens);
+        check_kv_bytes(&q.qm, cases[r].expect_bits, cases[r].expect_groups);
+        flx_quantized_free(&q);
+    }
+    free(calib);
+    free(text);
+    flx_tokenizer_free(tok);
+}
+
 int main(void) {
     flx_error err;
     char path[512];
@@ -146,6 +231,7 @@ int main(void) {
         if (r == 0) check_report(&qm, tokens);
         flx_qmodel_free(&qm);
     }
+    run_quantized_cases(&model, tokens);
     flx_model_free(&model);
     return flx_check_report("test_perf_sim_match");
 }

@@ -268,6 +268,11 @@ int flx_cmd_quantize(int argc, char **argv) {
     if (q.hessian_tokens > 0) printf("hessians %s: %ld text tokens for GPTQ\n", o.calib, q.hessian_tokens);
     printf("calib    %s: %ld of its %d tokens, %d window(s) of up to %d positions\n", o.calib,
            cal.n_tokens, n_tokens, cal.n_windows, cal.window);
+    if (cal.n_tokens < o.calib_tokens)
+        fprintf(stderr,
+                "flexllm quantize: warning: %s has %d tokens, fewer than the %lld of --calib-tokens; the "
+                "scales%s rest on %ld tokens, so use a longer calibration text\n",
+                o.calib, n_tokens, o.calib_tokens, q.hessian_tokens > 0 ? " and Hessians" : "", cal.n_tokens);
 
     flx_artifact_provenance prov = {.calib_tokens = cal.n_tokens};
     snprintf(prov.source_model, sizeof prov.source_model, "%s", o.model);

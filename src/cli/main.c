@@ -27,7 +27,8 @@ static void print_usage(FILE *out) {
     fprintf(out, "usage: flexllm COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'flexllm COMMAND --help' for the options of one command.\n");
+    fprintf(out, "\nRun 'flexllm COMMAND --help' for the options of one command, 'flexllm --version'\n"
+                 "for the version.\n");
 }
 
 int main(int argc, char **argv) {
@@ -38,6 +39,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         print_usage(stdout);
+        return FLX_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("flexllm %s\n", FLEXLLM_VERSION);
         return FLX_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/strmap.h"
 #include "modelio/gguf_writer.h"
@@ -46,7 +47,7 @@ static const synth_preset presets[] = {
 
 int flx_synth_preset(const char *arch, flx_config *c) {
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
-        if (strcmp(arch, presets[i].name) == 0) {
+        if (strcasecmp(arch, presets[i].name) == 0) {
             *c = presets[i].config;
             return 0;
         }

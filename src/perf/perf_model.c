@@ -31,6 +31,7 @@ int flx_perf_model_get(const char *name_or_path, flx_perf_model *m, flx_error *e
     m->lm_head_bits = 4;
     m->act_bits = 4;
     m->online_hadamard = is_power_of_two(m->shape.ffn_dim);
+    m->kv_bits = 8;
     return flx_perf_model_validate(m, err);
 }
 
@@ -61,7 +62,30 @@ int flx_perf_model_validate(const flx_perf_model *m, flx_error *err) {
     if (m->online_hadamard && !is_power_of_two(c->ffn_dim))
         return flx_fail(err, "model %s: the online Hadamard transform needs a power-of-two ffn_dim, not %d", m->name,
                         c->ffn_dim);
+    if (m->online_hadamard && m->r4_dense)
+        return flx_fail(err, "model %s: R4 is either the Walsh-Hadamard transform or a dense rotation, not both",
+                        m->name);
+    if (m->r4_dense && c->ffn_dim > FLX_MAX_DENSE_ROTATION)
+        return flx_fail(err, "model %s: a dense R4 rotation of ffn_dim %d exceeds the kernel limit %d", m->name,
+                        c->ffn_dim, FLX_MAX_DENSE_ROTATION);
+    if (m->r3 && !is_power_of_two(c->head_dim))
+        return flx_fail(err, "model %s: R3 needs a power-of-two head_dim, not %d", m->name, c->head_dim);
+    if (!m->kv_dynamic && m->kv_bits != 8)
+        return flx_fail(err, "model %s: the static KV cache is INT8, not %d bits", m->name, m->kv_bits);
+    if (m->kv_dynamic && ((m->kv_bits != 4 && m->kv_bits != 8) || m->kv_group_size < 1 ||
+                          m->kv_group_size > c->head_dim || c->head_dim % m->kv_group_size != 0))
+        return flx_fail(err,
+                        "model %s: dynamic KV cache of %d bits in groups of %d: expected 4 or 8 bits and a group "
+                        "size dividing head_dim %d",
+                        m->name, m->kv_bits, m->kv_group_size, c->head_dim);
     return 0;
+}
+
+uint64_t flx_perf_kv_row_bytes(const flx_perf_model *m) {
+    uint64_t head_dim = (uint64_t)m->shape.head_dim;
+    if (!m->kv_dynamic) return head_dim;
+    uint64_t groups = head_dim / (uint64_t)m->kv_group_size;
+    return ceil_div(head_dim * (uint64_t)m->kv_bits, 8) + groups * sizeof(float);
 }
 
 uint64_t flx_perf_decode_stream_bytes(int d_in, int n_rows, int wp, int bits) {
@@ -107,6 +131,8 @@ void flx_perf_count_decode_token(const flx_perf_model *m, const flx_accel_config
     int dim = s->dim, q_dim = s->n_heads * s->head_dim, kv_dim = s->n_kv_heads * s->head_dim;
     int half = s->rope_dim / 2, n_keys = pos + 1, wb = m->weight_bits;
     uint64_t rounds = ceil_div((uint64_t)s->n_heads, (uint64_t)d->hp);
+    uint64_t row = flx_perf_kv_row_bytes(m), qk_heads = (uint64_t)(s->n_heads + s->n_kv_heads);
+    flx_kernel_id kv_quant = m->kv_dynamic ? FLX_KERNEL_KV_QUANT : FLX_KERNEL_STATIC_QUANT;
 
     flx_counters_add_kernel(c, FLX_KERNEL_EMBEDDING, 1, flx_cost_elementwise(dim, d->bp));
     flx_counters_add_bytes(c, FLX_PORT_EMBEDDINGS, (uint64_t)dim * sizeof(float), 0);
@@ -116,11 +142,12 @@ void flx_perf_count_decode_token(const flx_perf_model *m, const flx_accel_config
         count_decode_linear(d, dim, kv_dim, wb, c);
         count_decode_linear(d, dim, q_dim, wb, c);
         flx_counters_add_kernel(c, FLX_KERNEL_ROPE, 2, flx_cost_elementwise((s->n_heads + s->n_kv_heads) * half, d->bp));
+        if (m->r3) flx_counters_add_kernel(c, FLX_KERNEL_FWHT, qk_heads, qk_heads * flx_cost_fwht(s->head_dim, 1));
 
         /* K and V rows into the cache. */
-        flx_counters_add_kernel(c, FLX_KERNEL_STATIC_QUANT, 2, 2 * flx_cost_elementwise(kv_dim, d->hp));
+        flx_counters_add_kernel(c, kv_quant, 2, 2 * flx_cost_elementwise(kv_dim, d->hp));
         flx_counters_add_kernel(c, FLX_KERNEL_KV_WRITE, 2, 2 * flx_cost_elementwise(kv_dim, d->hp));
-        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 0, 2 * (uint64_t)kv_dim);
+        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 0, 2 * (uint64_t)s->n_kv_heads * row);
 
         /* Attention: HP lanes take the heads in rounds. */
         uint64_t heads = (uint64_t)s->n_heads;
@@ -129,7 +156,7 @@ void flx_perf_count_decode_token(const flx_perf_model *m, const flx_accel_config
         flx_counters_add_kernel(c, FLX_KERNEL_SOFTMAX, heads, rounds * flx_cost_softmax(n_keys));
         flx_counters_add_kernel(c, FLX_KERNEL_PROB_QUANT, heads, rounds * flx_cost_elementwise(n_keys, 1));
         flx_counters_add_kernel(c, FLX_KERNEL_AV, heads, rounds * flx_cost_av(n_keys, s->head_dim, d->vp));
-        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 2 * heads * (uint64_t)n_keys * s->head_dim, 0);
+        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 2 * heads * (uint64_t)n_keys * row, 0);
 
         count_decode_linear(d, q_dim, dim, wb, c);
         flx_counters_add_kernel(c, FLX_KERNEL_RESIDUAL, 1, flx_cost_elementwise(dim, d->bp));
@@ -137,7 +164,12 @@ void flx_perf_count_decode_token(const flx_perf_model *m, const flx_accel_config
         count_decode_linear(d, dim, s->ffn_dim, wb, c);
         count_decode_linear(d, dim, s->ffn_dim, wb, c);
         flx_counters_add_kernel(c, FLX_KERNEL_SILU_GATE, 1, flx_cost_elementwise(s->ffn_dim, d->bp));
-        if (m->online_hadamard) flx_counters_add_kernel(c, FLX_KERNEL_FWHT, 1, flx_cost_fwht(s->ffn_dim, d->bp));
+        if (m->r4_dense) {
+            flx_counters_add_kernel(c, FLX_KERNEL_ROTATE_DENSE, 1, flx_cost_rotate_dense(s->ffn_dim, d->bp));
+            flx_counters_add_bytes(c, FLX_PORT_PARAMS, (uint64_t)s->ffn_dim * s->ffn_dim * sizeof(float), 0);
+        } else if (m->online_hadamard) {
+            flx_counters_add_kernel(c, FLX_KERNEL_FWHT, 1, flx_cost_fwht(s->ffn_dim, d->bp));
+        }
         count_decode_linear(d, s->ffn_dim, dim, wb, c);
         flx_counters_add_kernel(c, FLX_KERNEL_RESIDUAL, 1, flx_cost_elementwise(dim, d->bp));
     }
@@ -151,8 +183,9 @@ void flx_perf_count_decode_token(const flx_perf_model *m, const flx_accel_config
 }
 
 static const char *const prefill_module_names[FLX_PM_COUNT] = {
-    "rmsnorm_attn", "linear_kq", "linear_vo", "rope",     "kv_write", "attn_qk",  "softmax",     "attn_av",
-    "residual_attn", "rmsnorm_ffn", "linear_gate", "linear_up", "silu_gate", "fwht", "linear_down", "residual_ffn",
+    "rmsnorm_attn", "linear_kq", "linear_vo", "rope",      "kv_write",  "fwht_qk",      "attn_qk",
+    "softmax",      "attn_av",   "residual_attn", "rmsnorm_ffn", "linear_gate", "linear_up", "silu_gate",
+    "fwht",         "rotate_dense", "linear_down", "residual_ffn",
 };
 
 const char *flx_prefill_module_name(int module) { return prefill_module_names[module]; }
@@ -191,6 +224,7 @@ void flx_perf_prefill_layer(const flx_perf_model *m, const flx_accel_config *cfg
                      (flx_cost_linear_prefill(dim, kv_dim, p->wp_qkvo) + flx_cost_linear_prefill(q_dim, dim, p->wp_qkvo));
     mod[FLX_PM_ROPE] = nb * flx_cost_elementwise((s->n_heads + s->n_kv_heads) * (s->rope_dim / 2), 1);
     mod[FLX_PM_KV] = nb * flx_cost_elementwise(kv_dim, 1);
+    mod[FLX_PM_R3] = m->r3 ? nb * (uint64_t)(s->n_heads + s->n_kv_heads) * flx_cost_fwht(s->head_dim, 1) : 0;
     uint64_t keys;
     prefill_attention(s, p, n, pos0, &mod[FLX_PM_QK], &mod[FLX_PM_AV], &mod[FLX_PM_SOFTMAX], &keys);
     mod[FLX_PM_RESIDUAL_ATTN] = nb * flx_cost_elementwise(dim, 1);
@@ -198,7 +232,8 @@ void flx_perf_prefill_layer(const flx_perf_model *m, const flx_accel_config *cfg
     mod[FLX_PM_GATE] = passes * nb * flx_cost_linear_prefill(dim, s->ffn_dim, p->wp_ffn);
     mod[FLX_PM_UP] = mod[FLX_PM_GATE];
     mod[FLX_PM_SILU] = nb * flx_cost_elementwise(s->ffn_dim, 1);
-    mod[FLX_PM_FWHT] = m->online_hadamard ? nb * flx_cost_fwht(s->ffn_dim, 1) : 0;
+    mod[FLX_PM_FWHT] = m->online_hadamard && !m->r4_dense ? nb * flx_cost_fwht(s->ffn_dim, 1) : 0;
+    mod[FLX_PM_ROTATE_DENSE] = m->r4_dense ? nb * flx_cost_rotate_dense(s->ffn_dim, 1) : 0;
     mod[FLX_PM_DOWN] = passes * nb * flx_cost_linear_prefill(s->ffn_dim, dim, p->wp_ffn);
     mod[FLX_PM_RESIDUAL_FFN] = mod[FLX_PM_RESIDUAL_ATTN];
 
@@ -231,6 +266,7 @@ void flx_perf_count_prefill(const flx_perf_model *m, const flx_accel_config *cfg
     int dim = s->dim, q_dim = s->n_heads * s->head_dim, kv_dim = s->n_kv_heads * s->head_dim;
     int nb = (n + p->tp - 1) / p->tp, wb = m->weight_bits;
     uint64_t un = (uint64_t)n, unb = (uint64_t)nb;
+    uint64_t row = flx_perf_kv_row_bytes(m), qk_heads = (uint64_t)(s->n_heads + s->n_kv_heads);
     flx_prefill_layer layer;
     flx_perf_prefill_layer(m, cfg, n, pos0, &layer);
 
@@ -246,16 +282,17 @@ void flx_perf_count_prefill(const flx_perf_model *m, const flx_accel_config *cfg
 
         uint64_t kv = unb * flx_cost_elementwise(kv_dim, 1);
         flx_counters_add_kernel(c, FLX_KERNEL_ROPE, un, layer.module[FLX_PM_ROPE]);
-        flx_counters_add_kernel(c, FLX_KERNEL_STATIC_QUANT, 2 * un, 2 * kv);
+        flx_counters_add_kernel(c, m->kv_dynamic ? FLX_KERNEL_KV_QUANT : FLX_KERNEL_STATIC_QUANT, 2 * un, 2 * kv);
         flx_counters_add_kernel(c, FLX_KERNEL_KV_WRITE, 2 * unb, 2 * kv);
-        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 0, 2 * un * kv_dim);
+        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 0, 2 * un * s->n_kv_heads * row);
+        if (m->r3) flx_counters_add_kernel(c, FLX_KERNEL_FWHT, un * qk_heads, layer.module[FLX_PM_R3]);
 
         uint64_t jobs = unb * s->n_heads;
         flx_counters_add_kernel(c, FLX_KERNEL_QK, jobs, qk);
         flx_counters_add_kernel(c, FLX_KERNEL_SOFTMAX, jobs, softmax);
         flx_counters_add_kernel(c, FLX_KERNEL_PROB_QUANT, jobs, softmax / 3);
         flx_counters_add_kernel(c, FLX_KERNEL_AV, jobs, av);
-        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 2 * keys * s->head_dim, 0);
+        flx_counters_add_bytes(c, FLX_PORT_KV_CACHE, 2 * keys * row, 0);
 
         count_prefill_linear(nb, n, q_dim, dim, wb, p->wp_qkvo, 1, c);
         flx_counters_add_kernel(c, FLX_KERNEL_RESIDUAL, un, layer.module[FLX_PM_RESIDUAL_ATTN]);
@@ -263,7 +300,13 @@ void flx_perf_count_prefill(const flx_perf_model *m, const flx_accel_config *cfg
         count_prefill_linear(nb, n, dim, s->ffn_dim, wb, p->wp_ffn, p->ffn_blocks, c);
         count_prefill_linear(nb, n, dim, s->ffn_dim, wb, p->wp_ffn, p->ffn_blocks, c);
         flx_counters_add_kernel(c, FLX_KERNEL_SILU_GATE, un, layer.module[FLX_PM_SILU]);
-        if (m->online_hadamard) flx_counters_add_kernel(c, FLX_KERNEL_FWHT, un, layer.module[FLX_PM_FWHT]);
+        if (m->r4_dense) {
+            flx_counters_add_kernel(c, FLX_KERNEL_ROTATE_DENSE, un, layer.module[FLX_PM_ROTATE_DENSE]);
+            /* As the engine counts it: the matrix once per layer, not per token block. */
+            flx_counters_add_bytes(c, FLX_PORT_PARAMS, (uint64_t)s->ffn_dim * s->ffn_dim * sizeof(float), 0);
+        } else if (m->online_hadamard) {
+            flx_counters_add_kernel(c, FLX_KERNEL_FWHT, un, layer.module[FLX_PM_FWHT]);
+        }
         count_prefill_linear(nb, n, s->ffn_dim, dim, wb, p->wp_ffn, p->ffn_blocks, c);
         flx_counters_add_kernel(c, FLX_KERNEL_RESIDUAL, un, layer.module[FLX_PM_RESIDUAL_FFN]);
         flx_counters_add_bytes(c, FLX_PORT_IO, un * dim * sizeof(float), un * dim * sizeof(float));

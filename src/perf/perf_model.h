@@ -20,17 +20,26 @@ typedef struct flx_perf_model {
     int weight_bits;      /* linears inside the layers: 4, 8 or 16 */
     int lm_head_bits;     /* 4, 8 or 16 */
     int act_bits;         /* dynamic activation codes of the linears: 4 or 8 */
-    bool online_hadamard; /* Walsh-Hadamard before w_down (power-of-two ffn_dim) */
+    bool online_hadamard; /* R4: Walsh-Hadamard before w_down (power-of-two ffn_dim) */
+    bool r4_dense;        /* R4 as a dense [ffn_dim][ffn_dim] float rotation instead */
+    bool r3;              /* Walsh-Hadamard of every Q and K head after RoPE */
+    bool kv_dynamic;      /* per-token KV quantizer; false: static INT8 */
+    int kv_bits;          /* 8 when static; 4 or 8 when dynamic */
+    int kv_group_size;    /* dynamic only: channels per scale, divides head_dim */
 } flx_perf_model;
 
 /* Fills m from a model name known to `flexllm synth` (llama-3.2-1b, ...)
  * or a Hugging Face config.json path, with the reference design's
  * quantization: 4-bit weights and LM head, 4-bit activations, online
- * Hadamard when ffn_dim is a power of two. */
+ * Hadamard when ffn_dim is a power of two, static INT8 KV cache, no R3. */
 int flx_perf_model_get(const char *name_or_path, flx_perf_model *m, flx_error *err);
 
 /* Checks the shape and widths against the kernel limits. */
 int flx_perf_model_validate(const flx_perf_model *m, flx_error *err);
+
+/* Bytes of one cached K or V row of one head: head_dim codes of kv_bits,
+ * plus a float scale per group when dynamic. */
+uint64_t flx_perf_kv_row_bytes(const flx_perf_model *m);
 
 /* Adds to c what the decode engine records for one token at position pos
  * (pos + 1 keys), engine_cycles included. */
@@ -40,13 +49,13 @@ void flx_perf_count_decode_token(const flx_perf_model *m, const flx_accel_config
  * at positions pos0.. (one layer; every layer is the same). The K and Q
  * projections share one array, as do V and O. */
 typedef enum flx_prefill_module {
-    FLX_PM_NORM_ATTN, FLX_PM_KQ, FLX_PM_VO, FLX_PM_ROPE, FLX_PM_KV, FLX_PM_QK, FLX_PM_SOFTMAX, FLX_PM_AV,
-    FLX_PM_RESIDUAL_ATTN, FLX_PM_NORM_FFN, FLX_PM_GATE, FLX_PM_UP, FLX_PM_SILU, FLX_PM_FWHT, FLX_PM_DOWN,
-    FLX_PM_RESIDUAL_FFN, FLX_PM_COUNT
+    FLX_PM_NORM_ATTN, FLX_PM_KQ, FLX_PM_VO, FLX_PM_ROPE, FLX_PM_KV, FLX_PM_R3, FLX_PM_QK, FLX_PM_SOFTMAX,
+    FLX_PM_AV, FLX_PM_RESIDUAL_ATTN, FLX_PM_NORM_FFN, FLX_PM_GATE, FLX_PM_UP, FLX_PM_SILU, FLX_PM_FWHT,
+    FLX_PM_ROTATE_DENSE, FLX_PM_DOWN, FLX_PM_RESIDUAL_FFN, FLX_PM_COUNT
 } flx_prefill_module;
 
 typedef struct flx_prefill_layer {
-    uint64_t module[FLX_PM_COUNT];  /* cycles over the whole prompt */
+    uint64_t module[FLX_PM_COUNT];  /* cycles over the whole prompt; 0 for a module the model lacks */
     int n_blocks;                   /* token blocks of TP */
     int slowest;                    /* index of the slowest module */
     uint64_t cycles;                /* slowest module plus pipeline fill */

@@ -15,7 +15,13 @@ void flx_perf_model_from_qmodel(const flx_qmodel *qm, flx_perf_model *m) {
     m->weight_bits = qm->config.n_layers > 0 ? qm->layers[0].wq.bits : 4;
     m->lm_head_bits = qm->lm_head.bits;
     m->act_bits = qm->act.bits;
-    m->online_hadamard = qm->online_hadamard_ffn;
+    m->online_hadamard = qm->online_hadamard_ffn && !qm->r4_matrix;
+    m->r4_dense = qm->online_hadamard_ffn && qm->r4_matrix != NULL;
+    m->r3 = qm->online_hadamard_qk;
+    m->kv_dynamic = qm->kv.dynamic;
+    m->kv_bits = qm->kv.dynamic ? qm->kv.bits : 8;
+    /* A group size of 0 in a recipe means one scale per head row. */
+    m->kv_group_size = !qm->kv.dynamic ? 0 : qm->kv.group_size > 0 ? qm->kv.group_size : qm->config.head_dim;
 }
 
 /* Seconds to move bytes over the channels of mask at rate bytes/s each. */

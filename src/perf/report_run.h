@@ -13,7 +13,8 @@
 #include "perf/perf_model.h"
 #include "quant/qmodel.h"
 
-/* Fills m with the shape and weight widths of a quantized model. */
+/* Fills m with the shape, weight widths, KV-cache quantizer and online
+ * rotations (R3, R4 as Walsh-Hadamard or dense) of a quantized model. */
 void flx_perf_model_from_qmodel(const flx_qmodel *qm, flx_perf_model *m);
 
 /* Prints the modeled time, throughput and (when m is not NULL) energy of
