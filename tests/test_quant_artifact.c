@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "common/data_dir.h"
 #include "common/mapped_file.h"
 #include "modelio/safetensors.h"
 #include "quant/artifact.h"
@@ -465,7 +466,59 @@ static void test_16bit_lm_head_layout(void) {
     flx_model_free(&m);
 }
 
+/* A per-layer static KV cache: every head of a layer gets the largest of
+ * the per-head scales, the artifact keeps it, and a file whose per-layer
+ * scales differ between heads is rejected. */
+static void test_kv_per_layer(void) {
+    flx_model m;
+    flx_qmodel head, layer, back;
+    flx_error err;
+    char model_path[1024];
+    CHECK_INT_EQ(flx_model_load(&m, flx_data_path(model_path, sizeof model_path, "models/stories260K/stories260K.bin"), &err), 0);
+    if (flx_check_failures) return;
+    CHECK_INT_EQ(flx_recipe_apply(&head, &m, flx_recipe_find("w8a8", &err), &err), 0);
+    const flx_recipe *w8a8 = flx_recipe_find("w8a8", &err);
+    flx_recipe r = *w8a8;
+    r.kv.per_layer = true;
+    CHECK_INT_EQ(flx_recipe_apply(&layer, &m, &r, &err), 0);
+    int32_t tokens[40];
+    for (int i = 0; i < 40; i++) tokens[i] = (int32_t)(3 + 7 * i % 500);
+    flx_calib_result cal;
+    CHECK_INT_EQ(flx_calibrate(&head, tokens, 40, 1, 2048, &cal, &err), 0);
+    CHECK_INT_EQ(flx_calibrate(&layer, tokens, 40, 1, 2048, &cal, &err), 0);
+    if (flx_check_failures) return;
+    const flx_config *c = &m.config;
+    CHECK(c->n_kv_heads > 1);
+    for (int l = 0; l < c->n_layers; l++) {
+        float k_max = 0.0f, v_max = 0.0f;
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            if (head.layers[l].k_scale[h] > k_max) k_max = head.layers[l].k_scale[h];
+            if (head.layers[l].v_scale[h] > v_max) v_max = head.layers[l].v_scale[h];
+        }
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            CHECK(layer.layers[l].k_scale[h] == k_max);
+            CHECK(layer.layers[l].v_scale[h] == v_max);
+        }
+    }
+    const char *path = scratch_path("kv-per-layer.safetensors");
+    CHECK_INT_EQ(flx_artifact_save(&layer, NULL, path, &err), 0);
+    CHECK_INT_EQ(flx_artifact_load(&back, NULL, path, &err), 0);
+    CHECK(back.kv.per_layer);
+    CHECK(!back.kv.dynamic);
+    flx_qmodel_free(&back);
+
+    layer.layers[0].k_scale[1] *= 2.0f;
+    CHECK_INT_EQ(flx_artifact_save(&layer, NULL, path, &err), 0);
+    CHECK_INT_EQ(flx_artifact_load(&back, NULL, path, &err), -1);
+    CHECK(strstr(err.msg, "kv_cache is per layer, but blk.0.k_scale or v_scale differs between heads 0 and 1") != NULL);
+    remove(path);
+    flx_qmodel_free(&head);
+    flx_qmodel_free(&layer);
+    flx_model_free(&m);
+}
+
 int main(void) {
+    test_kv_per_layer();
     const char *tmp = getenv("TMPDIR");
     snprintf(scratch, sizeof scratch, "%s/flexllm-quant-artifact-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(scratch)) {

@@ -13,7 +13,8 @@ int flx_cmd_estimate(int argc, char **argv);
 
 static const char usage[] =
     "usage: flexllm estimate --target DEVICE --workload IN:OUT [--config NAME|FILE]\n"
-    "                        [--model-shape NAME|CONFIG.json] [--json]\n"
+    "                        [--model-shape NAME|CONFIG.json] [--kv static|int4|int8]\n"
+    "                        [--kv-group N] [--r3] [--json]\n"
     "\n"
     "Models a run of IN prompt tokens and OUT generated tokens on DEVICE: prefill\n"
     "latency, decode tokens/s, end-to-end latency, energy per token, resources per\n"
@@ -28,31 +29,39 @@ static const char usage[] =
     "                      v80-proj, tiny, small, or a key = value file\n"
     "  --model-shape M     llama-3.2-1b (default) or another flexllm synth shape, or a\n"
     "                      Hugging Face config.json; 4-bit weights and activations\n"
+    "  --kv Q              KV cache: static (default; INT8 with one static scale per\n"
+    "                      head, the reference design), or int4 / int8 quantized per\n"
+    "                      token with a float scale per group of channels\n"
+    "  --kv-group N        channels per scale of --kv int4/int8; divides head_dim\n"
+    "                      (default head_dim: one scale per head row)\n"
+    "  --r3                add R3, the Walsh-Hadamard transform of every Q and K head\n"
     "  --json              print one JSON object instead of text\n";
 
 typedef struct estimate_cli {
-    const char *target, *workload, *config, *shape;
-    int json;
+    const char *target, *workload, *config, *shape, *kv, *kv_group;
+    int json, r3;
 } estimate_cli;
 
 /* Returns 0, 1 after --help, or -1 on an invalid option (message printed). */
 static int parse_options(int argc, char **argv, estimate_cli *o) {
     const char *cmd = "estimate";
-    *o = (estimate_cli){.config = "u280-ref", .shape = "llama-3.2-1b"};
+    *o = (estimate_cli){.config = "u280-ref", .shape = "llama-3.2-1b", .kv = "static"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return 1;
         }
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
+        if (!strcmp(a, "--json") || !strcmp(a, "--r3")) {
+            *(a[2] == 'j' ? &o->json : &o->r3) = 1;
             continue;
         }
         const char **target = !strcmp(a, "--target")        ? &o->target
                               : !strcmp(a, "--workload")    ? &o->workload
                               : !strcmp(a, "--config")      ? &o->config
                               : !strcmp(a, "--model-shape") ? &o->shape
+                              : !strcmp(a, "--kv")          ? &o->kv
+                              : !strcmp(a, "--kv-group")    ? &o->kv_group
                                                             : NULL;
         if (!target) {
             fprintf(stderr, "flexllm estimate: unknown option '%s' (see flexllm estimate --help)\n", a);
@@ -66,6 +75,45 @@ static int parse_options(int argc, char **argv, estimate_cli *o) {
         return -1;
     }
     return 0;
+}
+
+/* Sets the KV-cache quantizer and R3 of m from --kv, --kv-group and --r3.
+ * Returns -1 after printing why the values are invalid for m's shape. */
+static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
+    int bits = !strcmp(o->kv, "static") ? 0 : !strcmp(o->kv, "int4") ? 4 : !strcmp(o->kv, "int8") ? 8 : -1;
+    if (bits < 0) {
+        fprintf(stderr, "flexllm estimate: invalid value '%s' for --kv: expected static, int4 or int8\n", o->kv);
+        return -1;
+    }
+    int head_dim = m->shape.head_dim;
+    long long group = head_dim;
+    if (o->kv_group) {
+        if (bits == 0) {
+            fprintf(stderr, "flexllm estimate: --kv-group %s needs --kv int4 or int8: the static KV cache has one "
+                            "scale per head\n",
+                    o->kv_group);
+            return -1;
+        }
+        if (flx_parse_int("estimate", "--kv-group", o->kv_group, 1, head_dim, &group) != 0) return -1;
+        if (head_dim % group != 0) {
+            fprintf(stderr, "flexllm estimate: invalid value '%s' for --kv-group: it must divide head_dim %d of %s\n",
+                    o->kv_group, head_dim, m->name);
+            return -1;
+        }
+    }
+    m->kv_dynamic = bits != 0;
+    m->kv_bits = bits ? bits : 8;
+    m->kv_group_size = bits ? (int)group : 0;
+    m->r3 = o->r3 != 0;
+    return 0;
+}
+
+/* "static INT8" or "dynamic INT4 in groups of 64". */
+static void describe_kv(const flx_perf_model *m, char *out, size_t size) {
+    if (m->kv_dynamic)
+        snprintf(out, size, "dynamic INT%d in groups of %d", m->kv_bits, m->kv_group_size);
+    else
+        snprintf(out, size, "static INT8");
 }
 
 /* Prints text as a JSON string literal. */
@@ -153,6 +201,14 @@ static void print_text(const flx_device *d, const flx_perf_model *m, const flx_e
            dec->seconds, w->output_tokens, e->decode_tokens_per_s, 1e3 * dec->seconds / w->output_tokens,
            fmax(0, 100 * (dec->seconds / dec->compute_seconds - 1)));
     printf("end-to-end latency:  %.4f s\n", e->end_to_end_s);
+    char kv[64];
+    describe_kv(m, kv, sizeof kv);
+    printf("KV cache:            %s, %llu bytes per cached head row; decode reads %llu bytes and writes %llu bytes "
+           "of it%s\n",
+           kv, (unsigned long long)flx_perf_kv_row_bytes(m),
+           (unsigned long long)dec->counters.bytes_read[FLX_PORT_KV_CACHE],
+           (unsigned long long)dec->counters.bytes_written[FLX_PORT_KV_CACHE],
+           m->r3 ? "; R3 on every Q and K head" : "");
     printf("energy:              %.4f J per generated token (decode alone %.4f J); prefill %.1f W, decode %.1f W\n",
            e->energy_per_token_j, e->decode_energy_per_token_j, p->power_w, dec->power_w);
     printf("HBM use (decode):    %.1f%% of the %.0f GB/s peak; %.1f MB per token (weights %.1f MB); busiest "
@@ -192,6 +248,14 @@ static void print_json(const flx_device *d, const flx_perf_model *m, const flx_e
     printf(", \"model\": ");
     print_json_string(m->name);
     printf(", \"workload\": [%d, %d], ", e->workload.input_tokens, e->workload.output_tokens);
+    char kv[64];
+    describe_kv(m, kv, sizeof kv);
+    printf("\"kv_cache\": ");
+    print_json_string(kv);
+    printf(", \"kv_row_bytes\": %llu, \"decode_kv_bytes_read\": %llu, \"decode_kv_bytes_written\": %llu, "
+           "\"r3\": %s, ",
+           (unsigned long long)flx_perf_kv_row_bytes(m), (unsigned long long)dec->counters.bytes_read[FLX_PORT_KV_CACHE],
+           (unsigned long long)dec->counters.bytes_written[FLX_PORT_KV_CACHE], m->r3 ? "true" : "false");
     printf("\"prefill_mhz\": %.6g, \"decode_mhz\": %.6g, \"prefill_s\": %.6g, \"decode_s\": %.6g, "
            "\"decode_tokens_per_s\": %.6g, \"end_to_end_s\": %.6g, \"energy_per_token_j\": %.6g, "
            "\"decode_energy_per_token_j\": %.6g, \"prefill_power_w\": %.6g, \"decode_power_w\": %.6g, ",
@@ -226,6 +290,7 @@ int flx_cmd_estimate(int argc, char **argv) {
         fprintf(stderr, "flexllm estimate: %s\n", err.msg);
         return FLX_EXIT_BAD_INPUT;
     }
+    if (apply_quant_options(&o, &m) != 0) return FLX_EXIT_BAD_INPUT;
     if (dev.kind == FLX_DEVICE_GPU) {
         print_gpu(&dev, &m, w, o.json);
         return FLX_EXIT_OK;

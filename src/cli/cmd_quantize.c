@@ -33,8 +33,9 @@ static const char *usage_tail =
     "  --lm-head-bits N    LM-head weight width instead of the recipe's: 4, 8 or 16\n"
     "                      (16-bit weights run as two passes of the 8-bit arrays)\n"
     "  --kv MODE           KV cache instead of the recipe's: static (INT8, calibrated\n"
-    "                      per-head scales), int4 or int8 (dynamic, symmetric, one\n"
-    "                      scale per token and group)\n"
+    "                      per-head scales), static-layer (INT8, one calibrated scale\n"
+    "                      per layer), int4 or int8 (dynamic, symmetric, one scale\n"
+    "                      per token and group)\n"
     "  --kv-group N        channels per scale of a dynamic KV cache; N divides head_dim\n"
     "                      (default: the recipe's, else head_dim: one scale per head)\n"
     "  --kv-clip R         clip ratio in (0, 1] of a dynamic KV cache (default 1)\n"
@@ -52,7 +53,7 @@ static const char *act_kind(const flx_act_quant *a) { return a->asymmetric ? "as
 /* e.g. "INT8 static per head" or "INT4 dynamic, group 32, clip 0.95". */
 static void kv_format(const flx_kv_quant *kv, char *out, size_t size) {
     if (!kv->dynamic) {
-        snprintf(out, size, "INT8 static per head");
+        snprintf(out, size, "INT8 static per %s", kv->per_layer ? "layer" : "head");
         return;
     }
     char group[32] = "one scale per head";
@@ -118,8 +119,10 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         else if (!strcmp(a, "-o")) o->out = v;
         else if (!strcmp(a, "--rotation-file")) o->rotation_file = v;
         else if (!strcmp(a, "--kv")) {
-            if (strcmp(v, "static") && strcmp(v, "int4") && strcmp(v, "int8")) {
-                fprintf(stderr, "flexllm quantize: invalid value '%s' for --kv: expected static, int4 or int8\n", v);
+            if (strcmp(v, "static") && strcmp(v, "static-layer") && strcmp(v, "int4") && strcmp(v, "int8")) {
+                fprintf(stderr,
+                        "flexllm quantize: invalid value '%s' for --kv: expected static, static-layer, int4 or int8\n",
+                        v);
                 return -1;
             }
             o->kv = v;
@@ -153,7 +156,7 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         fprintf(stderr, "flexllm quantize: missing %s (see flexllm quantize --help)\n", missing);
         return -1;
     }
-    if (o->kv && !strcmp(o->kv, "static") && (o->kv_group >= 0 || o->kv_clip > 0.0)) {
+    if (o->kv && !strncmp(o->kv, "static", 6) && (o->kv_group >= 0 || o->kv_clip > 0.0)) {
         fprintf(stderr, "flexllm quantize: --kv-group and --kv-clip apply to a dynamic KV cache, not to --kv static\n");
         return -1;
     }
@@ -216,8 +219,9 @@ int flx_cmd_quantize(int argc, char **argv) {
     }
     flx_recipe custom = *found;
     if (o.lm_head_bits) custom.lm_head_weight_bits = o.lm_head_bits;
-    if (o.kv && !strcmp(o.kv, "static")) custom.kv = (flx_kv_quant){.dynamic = false, .bits = 8};
-    if (o.kv && strcmp(o.kv, "static") != 0) {
+    if (o.kv && !strncmp(o.kv, "static", 6))
+        custom.kv = (flx_kv_quant){.dynamic = false, .per_layer = !strcmp(o.kv, "static-layer"), .bits = 8};
+    if (o.kv && strncmp(o.kv, "static", 6) != 0) {
         if (!custom.kv.dynamic) custom.kv = (flx_kv_quant){.dynamic = true, .group_size = 0, .clip = 1.0f};
         custom.kv.bits = o.kv[3] == '4' ? 4 : 8;
     }

@@ -127,18 +127,29 @@ double flx_perf_decode_seconds(const flx_device *dev, const flx_accel_config *cf
     }
 
     uint64_t rounds = ceil_div((uint64_t)s->n_heads, (uint64_t)d->hp);
+    uint64_t qk_heads = (uint64_t)(s->n_heads + s->n_kv_heads);
     uint64_t vector = 2 * flx_cost_rmsnorm(dim, d->bp) +
                       flx_cost_elementwise((s->n_heads + s->n_kv_heads) * (s->rope_dim / 2), d->bp) +
                       4 * flx_cost_elementwise(kv_dim, d->hp) + rounds * flx_cost_elementwise(s->head_dim, 1) +
                       2 * flx_cost_elementwise(dim, d->bp) + flx_cost_elementwise(s->ffn_dim, d->bp) +
-                      (m->online_hadamard ? flx_cost_fwht(s->ffn_dim, d->bp) : 0);
+                      (m->r3 ? qk_heads * flx_cost_fwht(s->head_dim, 1) : 0) +
+                      (m->online_hadamard && !m->r4_dense ? flx_cost_fwht(s->ffn_dim, d->bp) : 0);
     layer_s += (double)vector / f;
+    if (m->r4_dense) {
+        /* The dense R4 matrix streams from the auxiliary channels at every use. */
+        double bytes = (double)s->ffn_dim * s->ffn_dim * sizeof(float);
+        int n_aux = flx_hbm_count(cfg->hbm.decode_aux);
+        double rotate = (double)flx_cost_rotate_dense(s->ffn_dim, d->bp) / f;
+        layer_s += fmax(rotate, n_aux > 0 ? bytes / n_aux / rate : 0);
+        flx_hbm_spread_even(cfg->hbm.decode_aux, bytes, layer_load);
+    }
     uint64_t step_cycles = step_cycles_fixed(m, cfg);
     double params[FLX_MAX_HBM_CHANNELS] = {0};
     flx_hbm_spread_even(cfg->hbm.decode_aux, 2.0 * dim * sizeof(float), params);
     add_loads(layer_load, params, 1.0);
-    flx_hbm_spread_half(cfg->hbm.decode_kv, 0, (double)kv_dim, layer_load);
-    flx_hbm_spread_half(cfg->hbm.decode_kv, 1, (double)kv_dim, layer_load);
+    double row = (double)flx_perf_kv_row_bytes(m);
+    flx_hbm_spread_half(cfg->hbm.decode_kv, 0, (double)s->n_kv_heads * row, layer_load);
+    flx_hbm_spread_half(cfg->hbm.decode_kv, 1, (double)s->n_kv_heads * row, layer_load);
 
     double once_s = decode_matrix(dev, cfg, dim, s->vocab_size, m->lm_head_bits, f, rate, once_load) +
                     (double)(flx_cost_rmsnorm(dim, d->bp) + flx_cost_elementwise(dim, d->bp)) / f;
@@ -152,7 +163,7 @@ double flx_perf_decode_seconds(const flx_device *dev, const flx_accel_config *cf
     double total_s = 0, kv_bytes = 0;
     for (int i = 0; i < n; i++) {
         int n_keys = first_pos + i + 1;
-        double bytes = (double)s->n_heads * n_keys * s->head_dim;
+        double bytes = (double)s->n_heads * n_keys * row;
         double qk = (double)(rounds * flx_cost_qk(n_keys, s->head_dim, d->kp)) / f;
         double av = (double)(rounds * flx_cost_av(n_keys, s->head_dim, d->vp)) / f;
         double other = (double)(rounds * (flx_cost_softmax(n_keys) + flx_cost_elementwise(n_keys, 1))) / f;
@@ -214,11 +225,13 @@ double flx_perf_prefill_seconds(const flx_device *dev, const flx_accel_config *c
         int t0 = blk * p->tp, nt = n - t0 < p->tp ? n - t0 : p->tp;
         keys += (double)s->n_heads * (t0 + nt);
     }
-    double cache = (double)n * kv_dim + keys * s->head_dim;
+    double row = (double)flx_perf_kv_row_bytes(m);
+    double cache = (double)n * s->n_kv_heads * row + keys * row;
     double kv[2] = {cache, cache};
     flx_hbm_spread(cfg->hbm.prefill_kv, 2, kv, load);
     double aux = 2.0 * n * dim * sizeof(float) + 2.0 * dim * sizeof(float) +
-                 nb * (2.0 * kv_dim + q_dim + dim + 2.0 * s->ffn_dim + dim) * 2 * sizeof(float);
+                 nb * (2.0 * kv_dim + q_dim + dim + 2.0 * s->ffn_dim + dim) * 2 * sizeof(float) +
+                 (m->r4_dense ? (double)s->ffn_dim * s->ffn_dim * sizeof(float) : 0);
     flx_hbm_spread_even(cfg->hbm.prefill_aux, aux, load);
 
     double compute = (double)layer.cycles / f;
@@ -261,7 +274,7 @@ int flx_perf_check_capacity(const flx_device *dev, const flx_accel_config *cfg, 
         }
         flx_hbm_spread(cfg->hbm.decode_weights, d->bp, streams, stored);
     }
-    double cache = (double)s->n_layers * kv_dim * max_seq;
+    double cache = (double)s->n_layers * s->n_kv_heads * (double)flx_perf_kv_row_bytes(m) * max_seq;
     flx_hbm_spread_half(cfg->hbm.decode_kv, 0, cache, stored);
     flx_hbm_spread_half(cfg->hbm.decode_kv, 1, cache, stored);
     double capacity = dev->hbm_channel_mib * 1024 * 1024;

@@ -105,6 +105,29 @@ static int max3(int a, int b, int c) {
     return m > c ? m : c;
 }
 
+/* R3: a Walsh-Hadamard butterfly per lane over one head at a time. */
+static void add_fwht_qk(builder *b, const flx_perf_model *m, double lanes) {
+    flx_module_use *u = add_module(b, "fwht_qk");
+    add_fp(b, u, lanes, 2 * lanes, 0, 0);
+    add_buffer(b, u, 2.0 * m->shape.head_dim, 32 * lanes, 2);
+}
+
+/* Dynamic KV quantizer of the K and V rows: group maximum, scale, round
+ * (it replaces the static K and V quantizers). */
+static void add_quant_kv(builder *b, double lanes) {
+    flx_module_use *u = add_module(b, "quant_kv");
+    add_fp(b, u, 2 * lanes, 0, 0, 2);
+    u->use.lut += 2 * lanes * LUT_COMPARE;
+}
+
+/* Dense R4: one multiply-add per lane and cycle over the streamed
+ * [ffn_dim][ffn_dim] float matrix, with the input and output vectors. */
+static void add_rotate_dense(builder *b, int ffn_dim, double lanes) {
+    flx_module_use *u = add_module(b, "rotate_dense");
+    add_fp(b, u, lanes, lanes, 0, 0);
+    add_buffer(b, u, 2.0 * ffn_dim, 32, 2);
+}
+
 static void build_prefill(builder *b, const flx_accel_config *cfg, const flx_perf_model *m, int max_seq) {
     const flx_config *s = &m->shape;
     const flx_prefill_config *p = &cfg->prefill;
@@ -152,10 +175,12 @@ static void build_prefill(builder *b, const flx_accel_config *cfg, const flx_per
     u = add_module(b, "rope");
     add_fp(b, u, 4 * L, 2 * L, 0, 0);
     add_buffer(b, u, (double)max_seq * (s->rope_dim / 2), 64, 1);
+    if (m->r3) add_fwht_qk(b, m, L);
     u = add_module(b, "quant_static");
-    add_fp(b, u, 4 * L, 0, 0, 0);
+    add_fp(b, u, m->kv_dynamic ? 2 * L : 4 * L, 0, 0, 0);
+    if (m->kv_dynamic) add_quant_kv(b, L);
     u = add_module(b, "kv_cache");
-    add_buffer(b, u, (double)kv_dim, 8 * L, 2);
+    add_buffer(b, u, (double)kv_dim, m->kv_bits * L, 2);
     u = add_module(b, "attn_qk");
     add_macs(b, u, L * p->kp, 0, 16 + ceil_log2(s->head_dim));
     add_buffer(b, u, s->head_dim, 8 * L, 1);
@@ -174,6 +199,7 @@ static void build_prefill(builder *b, const flx_accel_config *cfg, const flx_per
         add_fp(b, u, L, 2 * L, 0, 0);
         add_buffer(b, u, 2.0 * s->ffn_dim, 32 * L, 2);
     }
+    if (m->r4_dense) add_rotate_dense(b, s->ffn_dim, L);
     for (int i = 0; i < 2; i++) {
         u = add_module(b, i ? "residual.ffn" : "residual.attn");
         add_fp(b, u, 0, L, 0, 0);
@@ -189,6 +215,7 @@ static void build_prefill(builder *b, const flx_accel_config *cfg, const flx_per
         snprintf(name, sizeof name, "port.ffn%d", k);
         add_port(b, name);
     }
+    if (m->r4_dense) add_port(b, "port.r4");
 }
 
 static void build_decode(builder *b, const flx_accel_config *cfg, const flx_perf_model *m, int max_seq) {
@@ -227,10 +254,12 @@ static void build_decode(builder *b, const flx_accel_config *cfg, const flx_perf
     u = add_module(b, "rope");
     add_fp(b, u, 4 * L, 2 * L, 0, 0);
     add_buffer(b, u, (double)max_seq * (s->rope_dim / 2), 64, 1);
+    if (m->r3) add_fwht_qk(b, m, H);
     u = add_module(b, "quant_static");
-    add_fp(b, u, 3 * H, 0, 0, 0);
+    add_fp(b, u, m->kv_dynamic ? H : 3 * H, 0, 0, 0);
+    if (m->kv_dynamic) add_quant_kv(b, H);
     u = add_module(b, "kv_cache");
-    add_buffer(b, u, (double)d->kp * s->head_dim, 8, H);
+    add_buffer(b, u, (double)d->kp * s->head_dim, m->kv_bits, H);
     u = add_module(b, "attn_qk");
     add_macs(b, u, H * d->kp, 0, 16 + ceil_log2(s->head_dim));
     add_buffer(b, u, s->head_dim, 8, H);
@@ -249,6 +278,7 @@ static void build_decode(builder *b, const flx_accel_config *cfg, const flx_perf
         add_fp(b, u, L, 2 * L, 0, 0);
         add_buffer(b, u, 2.0 * s->ffn_dim, 32, L);
     }
+    if (m->r4_dense) add_rotate_dense(b, s->ffn_dim, L);
     u = add_module(b, "residual");
     add_fp(b, u, 0, L, 0, 0);
     add_buffer(b, u, s->dim, 32, L);
@@ -275,6 +305,7 @@ static void build_decode(builder *b, const flx_accel_config *cfg, const flx_perf
     add_port(b, "port.io");
     add_port(b, "port.gamma");
     add_port(b, "port.embeddings");
+    if (m->r4_dense) add_port(b, "port.r4");
 }
 
 /* Largest used/capacity fraction of r if u were added to used. */

@@ -28,6 +28,7 @@ static const struct {
 
 /* Value of metadata kv_cache for each KV quantizer. */
 #define KV_STATIC_NAME "int8-static-per-head"
+#define KV_STATIC_LAYER_NAME "int8-static-per-layer"
 #define KV_DYNAMIC_NAME "dynamic-per-token-group-symmetric"
 
 /* Largest n_heads * head_dim accepted from a file, far above real models. */
@@ -306,7 +307,7 @@ static void write_metadata(strbuf *b, const flx_qmodel *qm, const flx_artifact_p
             online_values[i].r4_dense == (qm->online_hadamard_ffn && qm->r4_matrix != NULL))
             online = online_values[i].name;
     meta_str(b, "online_rotations", online);
-    meta_str(b, "kv_cache", qm->kv.dynamic ? KV_DYNAMIC_NAME : KV_STATIC_NAME);
+    meta_str(b, "kv_cache", qm->kv.dynamic ? KV_DYNAMIC_NAME : qm->kv.per_layer ? KV_STATIC_LAYER_NAME : KV_STATIC_NAME);
     if (qm->kv.dynamic) {
         meta_int(b, "kv_bits", qm->kv.bits);
         meta_int(b, "kv_group_size", qm->kv.group_size);
@@ -732,6 +733,12 @@ static int check_values(const flx_qmodel *qm, const char *path, flx_error *err) 
         if (check_positive(ql->v_scale, c->n_kv_heads, name, path, err) != 0) return -1;
         snprintf(name, sizeof name, "blk.%d.prob_scale", l);
         if (check_positive(&ql->prob_scale, 1, name, path, err) != 0) return -1;
+        for (int h = 1; qm->kv.per_layer && h < c->n_kv_heads; h++)
+            if (ql->k_scale[h] != ql->k_scale[0] || ql->v_scale[h] != ql->v_scale[0])
+                return flx_fail(err,
+                                "%s: kv_cache is per layer, but blk.%d.k_scale or v_scale differs between heads 0 "
+                                "and %d; the artifact is corrupt",
+                                path, l, h);
     }
     return check_linear(&qm->lm_head, "output", path, err);
 }
@@ -803,9 +810,13 @@ static int read_kv(const flx_st_file *st, flx_qmodel *qm, const char *path, flx_
     qm->kv = (flx_kv_quant){.dynamic = false, .bits = 8, .group_size = 0, .clip = 1.0f};
     const char *kv = meta_get(st, "kv_cache");
     if (!kv || strcmp(kv, KV_STATIC_NAME) == 0) return 0;
+    if (strcmp(kv, KV_STATIC_LAYER_NAME) == 0) {
+        qm->kv.per_layer = true;
+        return 0;
+    }
     if (strcmp(kv, KV_DYNAMIC_NAME) != 0)
-        return flx_fail(err, "%s: metadata kv_cache = '%s' is not supported (expected '" KV_STATIC_NAME "' or '"
-                             KV_DYNAMIC_NAME "')",
+        return flx_fail(err, "%s: metadata kv_cache = '%s' is not supported (expected '" KV_STATIC_NAME "', '"
+                             KV_STATIC_LAYER_NAME "' or '" KV_DYNAMIC_NAME "')",
                         path, kv);
     long long bits, group;
     if (meta_read_int(st, "kv_bits", 4, 8, &bits, path, err) != 0 ||

@@ -98,6 +98,19 @@ int flx_calibrate(flx_qmodel *qm, const int32_t *text_tokens, long n_text_tokens
         result->n_windows++;
     }
 
+    /* A per-layer static KV cache takes the maximum over the layer's heads. */
+    for (int l = 0; l < c->n_layers && qm->kv.per_layer && !qm->kv.dynamic; l++) {
+        float *k = m.k + (size_t)l * c->n_kv_heads, *v = m.v + (size_t)l * c->n_kv_heads;
+        float k_max = 0.0f, v_max = 0.0f;
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            k_max = fmaxf(k_max, k[h]);
+            v_max = fmaxf(v_max, v[h]);
+        }
+        for (int h = 0; h < c->n_kv_heads; h++) {
+            k[h] = k_max;
+            v[h] = v_max;
+        }
+    }
     for (int l = 0; l < c->n_layers; l++) {
         flx_qlayer *ql = &qm->layers[l];
         if (scales_from_maxima(ql->q_scale, m.q + (size_t)l * c->n_heads, c->n_heads, l, "Q", err) ||

@@ -219,7 +219,8 @@ int flx_recipe_build(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe,
     qm->config = *c;
     qm->act = recipe->act;
     qm->lm_head_act = recipe->lm_head_act;
-    qm->kv = (flx_kv_quant){.dynamic = false, .bits = 8, .group_size = 0, .clip = 1.0f};
+    qm->kv = (flx_kv_quant){.dynamic = false, .per_layer = recipe->kv.per_layer, .bits = 8, .group_size = 0,
+                            .clip = 1.0f};
     if (recipe->kv.dynamic) {
         qm->kv = recipe->kv;
         if (qm->kv.group_size == 0) qm->kv.group_size = c->head_dim;
