@@ -14,7 +14,27 @@ endforeach()
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/perf_overflow.cfg
      "decode.bp = 64\ndecode.wp = 256\ndecode.hp = 64\ndecode.kp = 128\ndecode.vp = 128\nhbm.decode.weights = auto\n")
 
+# A shape whose head_dim (96) has no Walsh-Hadamard transform, for --r3.
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/perf_head_dim_96.json
+     "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 960, \"intermediate_size\": 2560, \"num_attention_heads\": 10, \"num_key_value_heads\": 5, "
+     "\"num_hidden_layers\": 4, \"vocab_size\": 32000, \"rms_norm_eps\": 1e-5, \"rope_theta\": 10000.0, \"max_position_embeddings\": 2048}\n")
+
+# KV-cache bytes of llama-3.2-1b (16 layers, 32 query and 8 KV heads, head_dim
+# 64) for workload 2048:2, by hand: the two decode steps see 2048 and 2049
+# keys, so reads = 16 layers * 2 (K, V) * 32 heads * 4097 keys * row and
+# writes = 2 steps * 16 * 2 * 8 KV heads * row, with row = 64 bytes for the
+# static INT8 cache, 64 * 4 / 8 + 4 = 36 for INT4 with one scale per row,
+# 64 + 4 * 4 = 80 for INT8 in groups of 16.
 set(perf_cli_tests
+  "perf_cli_estimate_kv_static|0|KV cache: +static INT8, 64 bytes per cached head row. decode reads 268500992 bytes and writes 32768 bytes|estimate,--target,u280,--workload,2048:2"
+  "perf_cli_estimate_kv_int4|0|KV cache: +dynamic INT4 in groups of 64, 36 bytes per cached head row. decode reads 151031808 bytes and writes 18432 bytes|estimate,--target,u280,--workload,2048:2,--kv,int4"
+  "perf_cli_estimate_kv_int8_group_r3|0|\"kv_cache\": \"dynamic INT8 in groups of 16\", \"kv_row_bytes\": 80, \"decode_kv_bytes_read\": 335626240, \"decode_kv_bytes_written\": 40960, \"r3\": true|estimate,--target,u280,--workload,2048:2,--kv,int8,--kv-group,16,--r3,--json"
+  "perf_cli_estimate_bad_kv|2|invalid value 'int2' for --kv: expected static, int4 or int8|estimate,--target,u280,--workload,8:8,--kv,int2"
+  "perf_cli_estimate_bad_kv_group|2|invalid value '48' for --kv-group: it must divide head_dim 64 of llama-3.2-1b|estimate,--target,u280,--workload,8:8,--kv,int4,--kv-group,48"
+  "perf_cli_estimate_zero_kv_group|2|invalid value '0' for --kv-group: expected an integer from 1 to 64|estimate,--target,u280,--workload,8:8,--kv,int4,--kv-group,0"
+  "perf_cli_estimate_static_kv_group|2|--kv-group 16 needs --kv int4 or int8|estimate,--target,u280,--workload,8:8,--kv-group,16"
+  "perf_cli_estimate_kv_missing_value|2|option --kv needs a value|estimate,--target,u280,--workload,8:8,--kv"
+  "perf_cli_estimate_r3_bad_head_dim|2|R3 needs a power-of-two head_dim, not 96|estimate,--target,u280,--workload,8:8,--r3,--model-shape,${CMAKE_CURRENT_BINARY_DIR}/perf_head_dim_96.json"
   "perf_cli_estimate|0|decode ceiling: +[0-9.]+ tokens/s memory-bound|estimate,--target,u280,--config,u280-ref,--workload,1024:1024"
   "perf_cli_estimate_json|0|\"decode_tokens_per_s\": [0-9.]+.*\"fits\": true|estimate,--target,u280,--workload,1024:256,--json"
   "perf_cli_estimate_v80|0|prefill latency: .*SLR2|estimate,--target,v80,--config,v80-proj,--workload,1024:1024"

@@ -467,7 +467,7 @@ static void test_16bit_lm_head_layout(void) {
 }
 
 /* A per-layer static KV cache: every head of a layer gets the largest of
- * the per-head scales, the artifact keeps it, and a file whose per-layer
+ * the per-head scales (Q too), the artifact keeps it, and a file whose per-layer
  * scales differ between heads is rejected. */
 static void test_kv_per_layer(void) {
     flx_model m;
@@ -499,6 +499,10 @@ static void test_kv_per_layer(void) {
             CHECK(layer.layers[l].k_scale[h] == k_max);
             CHECK(layer.layers[l].v_scale[h] == v_max);
         }
+        float q_max = 0.0f;
+        for (int h = 0; h < c->n_heads; h++)
+            if (head.layers[l].q_scale[h] > q_max) q_max = head.layers[l].q_scale[h];
+        for (int h = 0; h < c->n_heads; h++) CHECK(layer.layers[l].q_scale[h] == q_max);
     }
     const char *path = scratch_path("kv-per-layer.safetensors");
     CHECK_INT_EQ(flx_artifact_save(&layer, NULL, path, &err), 0);
@@ -510,7 +514,7 @@ static void test_kv_per_layer(void) {
     layer.layers[0].k_scale[1] *= 2.0f;
     CHECK_INT_EQ(flx_artifact_save(&layer, NULL, path, &err), 0);
     CHECK_INT_EQ(flx_artifact_load(&back, NULL, path, &err), -1);
-    CHECK(strstr(err.msg, "kv_cache is per layer, but blk.0.k_scale or v_scale differs between heads 0 and 1") != NULL);
+    CHECK(strstr(err.msg, "kv_cache is per layer, but blk.0.q_scale, k_scale or v_scale differs between heads 0 and 1") != NULL);
     remove(path);
     flx_qmodel_free(&head);
     flx_qmodel_free(&layer);

@@ -733,11 +733,12 @@ static int check_values(const flx_qmodel *qm, const char *path, flx_error *err) 
         if (check_positive(ql->v_scale, c->n_kv_heads, name, path, err) != 0) return -1;
         snprintf(name, sizeof name, "blk.%d.prob_scale", l);
         if (check_positive(&ql->prob_scale, 1, name, path, err) != 0) return -1;
-        for (int h = 1; qm->kv.per_layer && h < c->n_kv_heads; h++)
-            if (ql->k_scale[h] != ql->k_scale[0] || ql->v_scale[h] != ql->v_scale[0])
+        for (int h = 1; qm->kv.per_layer && h < c->n_heads; h++)
+            if (ql->q_scale[h] != ql->q_scale[0] ||
+                (h < c->n_kv_heads && (ql->k_scale[h] != ql->k_scale[0] || ql->v_scale[h] != ql->v_scale[0])))
                 return flx_fail(err,
-                                "%s: kv_cache is per layer, but blk.%d.k_scale or v_scale differs between heads 0 "
-                                "and %d; the artifact is corrupt",
+                                "%s: kv_cache is per layer, but blk.%d.q_scale, k_scale or v_scale differs between "
+                                "heads 0 and %d; the artifact is corrupt",
                                 path, l, h);
     }
     return check_linear(&qm->lm_head, "output", path, err);

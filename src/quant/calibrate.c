@@ -49,6 +49,13 @@ static int scales_from_maxima(float *scale, const float *max, int n, int layer, 
     return 0;
 }
 
+/* Sets every entry of max [n] to the largest of them. */
+static void layer_maximum(float *max, int n) {
+    float m = 0.0f;
+    for (int h = 0; h < n; h++) m = fmaxf(m, max[h]);
+    for (int h = 0; h < n; h++) max[h] = m;
+}
+
 int flx_calibrate(flx_qmodel *qm, const int32_t *text_tokens, long n_text_tokens, int bos,
                   long max_tokens, flx_calib_result *result, flx_error *err) {
     const flx_config *c = &qm->config;
@@ -98,18 +105,13 @@ int flx_calibrate(flx_qmodel *qm, const int32_t *text_tokens, long n_text_tokens
         result->n_windows++;
     }
 
-    /* A per-layer static KV cache takes the maximum over the layer's heads. */
-    for (int l = 0; l < c->n_layers && qm->kv.per_layer && !qm->kv.dynamic; l++) {
-        float *k = m.k + (size_t)l * c->n_kv_heads, *v = m.v + (size_t)l * c->n_kv_heads;
-        float k_max = 0.0f, v_max = 0.0f;
-        for (int h = 0; h < c->n_kv_heads; h++) {
-            k_max = fmaxf(k_max, k[h]);
-            v_max = fmaxf(v_max, v[h]);
-        }
-        for (int h = 0; h < c->n_kv_heads; h++) {
-            k[h] = k_max;
-            v[h] = v_max;
-        }
+    /* Per-layer static scales (Q, and K and V unless the KV cache is
+     * dynamic) take the maximum over the layer's heads. */
+    for (int l = 0; l < c->n_layers && qm->kv.per_layer; l++) {
+        layer_maximum(m.q + (size_t)l * c->n_heads, c->n_heads);
+        if (qm->kv.dynamic) continue;
+        layer_maximum(m.k + (size_t)l * c->n_kv_heads, c->n_kv_heads);
+        layer_maximum(m.v + (size_t)l * c->n_kv_heads, c->n_kv_heads);
     }
     for (int l = 0; l < c->n_layers; l++) {
         flx_qlayer *ql = &qm->layers[l];

@@ -59,7 +59,7 @@ typedef struct flx_act_quant {
  * per head and token). */
 typedef struct flx_kv_quant {
     bool dynamic;
-    bool per_layer;   /* static only: one calibrated scale for all heads of a layer */
+    bool per_layer;   /* one calibrated Q scale, and K and V scale when static, for all heads of a layer */
     int bits;         /* 8 when static; 4 or 8 when dynamic */
     int group_size;   /* dynamic only */
     float clip;       /* dynamic only: clip ratio in (0, 1] of each group's max |x| */

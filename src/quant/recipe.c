@@ -15,7 +15,7 @@
  * margin there is 0.07) and 110 with symmetric 8-bit head inputs.
  * flexllm-hw is the scheme of the reference hardware: R1 and R2 merged
  * offline, R4 as the only online rotation, INT4 weights everywhere, the LM
- * head included. quarot-w4a4kv4 and spinquant-w4a4kv4 follow those
+ * head included, static INT8 Q, K and V with one scale per layer. quarot-w4a4kv4 and spinquant-w4a4kv4 follow those
  * papers: R1 and R2 offline (randomized Hadamard, or learned matrices from
  * a SpinQuant rotation file), R3 and R4 online, GPTQ W4, symmetric A4 per
  * token with clip 0.9, a 4-bit dynamic KV cache with one scale per head and
@@ -43,7 +43,8 @@ static const flx_recipe recipes[] = {
      .r4 = true,
      .r1_seed = 1,
      .r2_seed = 2,
-     .r4_seed = 3},
+     .r4_seed = 3,
+     .kv = {.per_layer = true, .bits = 8}},
     {.name = "gptq-w4a8",
      .weight_bits = 4,
      .act = {8, false, 1.0f},
