@@ -42,3 +42,11 @@ flexllm_cli_test(cli_quantize_unwritable_output 1 "no-such-dir/x\\.safetensors\\
 flexllm_cli_test(cli_quantize_short_calib 0 "warning: .*README\\.md has [0-9]+ tokens, fewer than the 100000 of --calib-tokens"
   quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --calib @DATA@/README.md --calib-tokens 100000
            -o @TMP@/short-calib.safetensors)
+# Activation quantizer overrides.
+flexllm_cli_test(cli_quantize_act_override 0 "inputs   8-bit symmetric per token \\(clip 0\\.95\\), LM head 4-bit asymmetric"
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w4a4-rtn --act-bits 8 --act-symmetric
+           --act-clip 0.95 --calib ${quant_calib} --calib-tokens 256 -o @TMP@/act-override.safetensors)
+flexllm_cli_test(cli_quantize_bad_act_bits 2 "invalid value '6' for --act-bits: expected 4 or 8"
+  quantize --model ${quant_model} --recipe w8a8 --act-bits 6 --calib ${quant_calib} -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_bad_act_clip 2 "invalid value '0' for --act-clip"
+  quantize --model ${quant_model} --recipe w8a8 --act-clip 0 --calib ${quant_calib} -o @TMP@/x.safetensors)

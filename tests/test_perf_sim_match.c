@@ -1,11 +1,11 @@
 /* The performance model's counters against the engines' simulation on
- * stories260K. For every recipe (4-, 8- and 16-bit weights), for
- * quarot-w4a4kv4 (R3, a dense R4 as ffn_dim 172 is no power of two, INT4
- * dynamic KV cache) and for w4a4-rtn with an INT8 dynamic KV cache in
- * groups of 4, and several configurations, the modeled calls, cycles and
- * bytes of each kernel and port must equal what the simulated prefill and
- * decode record. Also checks flx_perf_report_run's conversion of those
- * counters to seconds. */
+ * stories260K, under several configurations. The models are every recipe
+ * (4-, 8- and 16-bit weights), quarot-w4a4kv4 (R3, a dense R4 as ffn_dim
+ * 172 is no power of two, INT4 dynamic KV cache), and w4a4-rtn with an
+ * INT8 dynamic KV cache in groups of 4. The modeled calls, cycles and bytes
+ * of each kernel and port must equal what the simulated prefill and decode
+ * record. Also checks flx_perf_report_run's conversion of those counters
+ * to seconds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,9 +125,10 @@ static void check_report(const flx_qmodel *qm, const int32_t *tokens) {
 }
 
 /* The KV-cache bytes of the modeled decode steps against the byte layout
- * worked out by hand: per layer and step, K and V rows of n_kv_heads are
- * written, and every query head reads K and V rows of all its keys; a row
- * holds head_dim codes of `bits` bits and one float per group. */
+ * worked out by hand. Per layer and step, the K and V rows of n_kv_heads
+ * are written, and every query head reads the K and V rows of all its
+ * keys. A row contains head_dim codes of `bits` bits and one float per
+ * group. */
 static void check_kv_bytes(const flx_qmodel *qm, int bits, int groups) {
     flx_error err;
     flx_accel_config cfg;
@@ -173,6 +174,7 @@ static void run_quantized_cases(flx_model *model, const int32_t *tokens) {
         int expect_bits, expect_groups;
     } cases[] = {{"quarot-w4a4kv4", 0, 0, 4, 1}, {"w4a4-rtn", 8, 4, 8, 2}};
     const char *configs[] = {"tiny", "small", "u280-ref"};
+
     for (size_t r = 0; r < sizeof cases / sizeof cases[0]; r++) {
         const flx_recipe *found = flx_recipe_find(cases[r].recipe, &err);
         CHECK(found != NULL);
@@ -189,11 +191,18 @@ static void run_quantized_cases(flx_model *model, const int32_t *tokens) {
             continue;
         }
         /* The features under test are present. */
+        bool rotated = r == 0;
         CHECK(q.qm.kv.dynamic);
-        if (r == 0) CHECK(q.qm.online_hadamard_qk && q.qm.online_hadamard_ffn && q.qm.r4_matrix != NULL);
+        CHECK(q.qm.online_hadamard_qk == rotated);
+        CHECK(q.qm.online_hadamard_ffn == rotated);
+        CHECK((q.qm.r4_matrix != NULL) == rotated);
         flx_perf_model m;
         flx_perf_model_from_qmodel(&q.qm, &m);
-        CHECK(m.r3 == (r == 0) && m.r4_dense == (r == 0) && !m.online_hadamard);
+        CHECK(m.r3 == rotated);
+        CHECK(m.r4_dense == rotated);
+        CHECK(!m.online_hadamard);
+        CHECK(m.kv_dynamic);
+
         for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) run_case(&q.qm, configs[c], tokens);
         check_kv_bytes(&q.qm, cases[r].expect_bits, cases[r].expect_groups);
         flx_quantized_free(&q);

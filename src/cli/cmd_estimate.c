@@ -89,7 +89,7 @@ static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
     long long group = head_dim;
     if (o->kv_group) {
         if (bits == 0) {
-            fprintf(stderr, "flexllm estimate: --kv-group %s needs --kv int4 or int8: the static KV cache has one "
+            fprintf(stderr, "flexllm estimate: --kv-group %s needs --kv int4 or int8, because the static KV cache has one "
                             "scale per head\n",
                     o->kv_group);
             return -1;

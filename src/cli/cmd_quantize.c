@@ -18,7 +18,9 @@
 static const char *usage_head =
     "usage: flexllm quantize --model PATH --recipe NAME --calib FILE -o OUT\n"
     "                        [--calib-tokens N] [--lm-head-bits N] [--tokenizer PATH]\n"
-    "                        [--seed S] [--rotation-file PATH]\n"
+    "                        [--seed S] [--rotation-file PATH] [--act-bits N]\n"
+    "                        [--act-symmetric | --act-asymmetric] [--act-clip R]\n"
+    "                        [--kv MODE] [--kv-group N] [--kv-clip R]\n"
     "\n"
     "Rotates a copy of a float checkpoint when the recipe asks for it, quantizes\n"
     "its weights per channel (round to nearest, or GPTQ with Hessians from the\n"
@@ -32,6 +34,11 @@ static const char *usage_head =
 static const char *usage_tail =
     "  --lm-head-bits N    LM-head weight width instead of the recipe's: 4, 8 or 16\n"
     "                      (16-bit weights run as two passes of the 8-bit arrays)\n"
+    "  --act-bits N        width of the per-token activation codes of the layer\n"
+    "                      linears instead of the recipe's: 4 or 8\n"
+    "  --act-symmetric, --act-asymmetric\n"
+    "                      signed codes, or unsigned codes with a float offset\n"
+    "  --act-clip R        activation clip ratio in (0, 1]\n"
     "  --kv MODE           KV cache instead of the recipe's: static (INT8, calibrated\n"
     "                      per-head scales), static-layer (INT8, one calibrated scale\n"
     "                      per layer), int4 or int8 (dynamic, symmetric, one scale\n"
@@ -89,6 +96,9 @@ typedef struct quantize_options {
     long long calib_tokens;
     int lm_head_bits; /* 0: the recipe's */
     const char *kv;   /* NULL: the recipe's */
+    long long act_bits; /* 0: the recipe's */
+    int act_asymmetric; /* -1: the recipe's, else 0 or 1 */
+    double act_clip;    /* 0: the recipe's */
     long long kv_group; /* -1: the recipe's */
     double kv_clip;     /* 0: the recipe's */
     bool has_seed;
@@ -97,14 +107,19 @@ typedef struct quantize_options {
 
 static int parse_options(int argc, char **argv, quantize_options *o) {
     const char *cmd = "quantize";
-    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS, .kv_group = -1};
+    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS, .kv_group = -1, .act_asymmetric = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             print_usage();
             return -2;
         }
-        if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") &&
+        if (!strcmp(a, "--act-symmetric") || !strcmp(a, "--act-asymmetric")) {
+            o->act_asymmetric = !strcmp(a, "--act-asymmetric");
+            continue;
+        }
+        if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") && strcmp(a, "--act-bits") &&
+            strcmp(a, "--act-clip") &&
             strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "--lm-head-bits") && strcmp(a, "-o") &&
             strcmp(a, "--seed") && strcmp(a, "--rotation-file") && strcmp(a, "--kv") && strcmp(a, "--kv-group") &&
             strcmp(a, "--kv-clip")) {
@@ -118,7 +133,15 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         else if (!strcmp(a, "--calib")) o->calib = v;
         else if (!strcmp(a, "-o")) o->out = v;
         else if (!strcmp(a, "--rotation-file")) o->rotation_file = v;
-        else if (!strcmp(a, "--kv")) {
+        else if (!strcmp(a, "--act-bits")) {
+            if (strcmp(v, "4") && strcmp(v, "8")) {
+                fprintf(stderr, "flexllm quantize: invalid value '%s' for --act-bits: expected 4 or 8\n", v);
+                return -1;
+            }
+            o->act_bits = atoi(v);
+        } else if (!strcmp(a, "--act-clip")) {
+            if (flx_parse_float(cmd, a, v, 1e-6, 1.0, &o->act_clip)) return -1;
+        } else if (!strcmp(a, "--kv")) {
             if (strcmp(v, "static") && strcmp(v, "static-layer") && strcmp(v, "int4") && strcmp(v, "int8")) {
                 fprintf(stderr,
                         "flexllm quantize: invalid value '%s' for --kv: expected static, static-layer, int4 or int8\n",
@@ -185,7 +208,9 @@ static void print_summary(const flx_quantized *q, const flx_recipe *r, const cha
     const char *quantizer = strcmp(q->quantizer_text, "rtn") == 0 ? "RTN" : q->quantizer_text;
     printf("weights  %d-bit per-channel %s, LM head %d-bit%s\n", r->weight_bits, quantizer, r->lm_head_weight_bits,
            r->lm_head_weight_bits == 16 && r->quantizer == FLX_QUANTIZER_GPTQ ? " (RTN)" : "");
-    printf("inputs   %d-bit %s per token, LM head %d-bit %s\n", r->act.bits, act_kind(&r->act),
+    char clip[32] = "";
+    if (r->act.clip != 1.0f) snprintf(clip, sizeof clip, " (clip %g)", (double)r->act.clip);
+    printf("inputs   %d-bit %s per token%s, LM head %d-bit %s\n", r->act.bits, act_kind(&r->act), clip,
            r->lm_head_act.bits, act_kind(&r->lm_head_act));
     char kv[64];
     kv_format(&qm->kv, kv, sizeof kv);
@@ -230,6 +255,9 @@ int flx_cmd_quantize(int argc, char **argv) {
                         "static INT8 one; add --kv int4 or --kv int8\n", found->name);
         return FLX_EXIT_BAD_INPUT;
     }
+    if (o.act_bits) custom.act.bits = (int)o.act_bits;
+    if (o.act_asymmetric >= 0) custom.act.asymmetric = o.act_asymmetric == 1;
+    if (o.act_clip > 0.0) custom.act.clip = (float)o.act_clip;
     if (o.kv_group >= 0) custom.kv.group_size = (int)o.kv_group;
     if (o.kv_clip > 0.0) custom.kv.clip = (float)o.kv_clip;
     const flx_recipe *recipe = &custom;

@@ -302,7 +302,8 @@ void flx_perf_count_prefill(const flx_perf_model *m, const flx_accel_config *cfg
         flx_counters_add_kernel(c, FLX_KERNEL_SILU_GATE, un, layer.module[FLX_PM_SILU]);
         if (m->r4_dense) {
             flx_counters_add_kernel(c, FLX_KERNEL_ROTATE_DENSE, un, layer.module[FLX_PM_ROTATE_DENSE]);
-            /* As the engine counts it: the matrix once per layer, not per token block. */
+            /* NOTE: the prefill engine charges the matrix once per layer, although a
+             * matrix this large would be re-streamed for every token block. */
             flx_counters_add_bytes(c, FLX_PORT_PARAMS, (uint64_t)s->ffn_dim * s->ffn_dim * sizeof(float), 0);
         } else if (m->online_hadamard) {
             flx_counters_add_kernel(c, FLX_KERNEL_FWHT, un, layer.module[FLX_PM_FWHT]);

@@ -23,8 +23,8 @@ typedef struct flx_perf_model {
     bool online_hadamard; /* R4: Walsh-Hadamard before w_down (power-of-two ffn_dim) */
     bool r4_dense;        /* R4 as a dense [ffn_dim][ffn_dim] float rotation instead */
     bool r3;              /* Walsh-Hadamard of every Q and K head after RoPE */
-    bool kv_dynamic;      /* per-token KV quantizer; false: static INT8 */
-    int kv_bits;          /* 8 when static; 4 or 8 when dynamic */
+    bool kv_dynamic;      /* per-token KV quantizer, else the static INT8 one */
+    int kv_bits;          /* KV code width: 8 when static, 4 or 8 when dynamic */
     int kv_group_size;    /* dynamic only: channels per scale, divides head_dim */
 } flx_perf_model;
 
@@ -55,7 +55,7 @@ typedef enum flx_prefill_module {
 } flx_prefill_module;
 
 typedef struct flx_prefill_layer {
-    uint64_t module[FLX_PM_COUNT];  /* cycles over the whole prompt; 0 for a module the model lacks */
+    uint64_t module[FLX_PM_COUNT];  /* cycles over the whole prompt, 0 for a module the model lacks */
     int n_blocks;                   /* token blocks of TP */
     int slowest;                    /* index of the slowest module */
     uint64_t cycles;                /* slowest module plus pipeline fill */

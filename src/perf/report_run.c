@@ -20,8 +20,11 @@ void flx_perf_model_from_qmodel(const flx_qmodel *qm, flx_perf_model *m) {
     m->r3 = qm->online_hadamard_qk;
     m->kv_dynamic = qm->kv.dynamic;
     m->kv_bits = qm->kv.dynamic ? qm->kv.bits : 8;
-    /* A group size of 0 in a recipe means one scale per head row. */
-    m->kv_group_size = !qm->kv.dynamic ? 0 : qm->kv.group_size > 0 ? qm->kv.group_size : qm->config.head_dim;
+    m->kv_group_size = 0;
+    if (qm->kv.dynamic) {
+        /* A group size of 0 in a recipe means one scale per head row. */
+        m->kv_group_size = qm->kv.group_size > 0 ? qm->kv.group_size : qm->config.head_dim;
+    }
 }
 
 /* Seconds to move bytes over the channels of mask at rate bytes/s each. */
