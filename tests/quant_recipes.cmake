@@ -9,7 +9,7 @@ set(qr_calib "@DATA@/text/wikitext-2/wiki.test.raw")
 # ffn_dim 172 has no Walsh-Hadamard transform, INT4 dynamic KV; the
 # artifact then runs through the engines.
 flexllm_cli_test(cli_quantize_quarot 0
-  "rotations untie fold-norms r1=hadamard\\(64,seed=1\\) r2=hadamard\\(8,seed=2\\+layer\\) r3=walsh-hadamard\\(8\\) r4=dense-random\\(172,seed=3\\).*KV cache INT4 dynamic per token, group 8, clip 1.*wrote"
+  "rotations untie fold-norms r1=hadamard\\(64,seed=1\\) r2=hadamard\\(8,seed=2\\+layer\\) r3=walsh-hadamard\\(8\\) r4=dense-random\\(172,seed=3\\).*KV cache INT4 dynamic per token, group 8, asymmetric, clip 1.*wrote"
   quantize --model ${qr_model} --tokenizer ${qr_tok} --recipe quarot-w4a4kv4 --calib ${qr_calib} --calib-tokens 512
            -o @TMP@/stories260K-quarot.safetensors)
 set_tests_properties(cli_quantize_quarot PROPERTIES FIXTURES_SETUP quarot_artifact)
@@ -22,7 +22,7 @@ flexllm_cli_test(cli_quantize_kv_group_bad 2 "quantizes the KV cache in groups o
            -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_kv_bad 2 "invalid value 'int2' for --kv: expected static, int4 or int8"
   quantize --model ${qr_model} --recipe w4a4-rtn --kv int2 --calib ${qr_calib} -o @TMP@/x.safetensors)
-flexllm_cli_test(cli_quantize_kv_group_static 2 "--kv-group and --kv-clip need a dynamic KV cache, but recipe w4a4-rtn"
+flexllm_cli_test(cli_quantize_kv_group_static 2 "--kv-group, --kv-clip and --kv-\\(a\\)symmetric need a dynamic KV cache, but recipe w4a4-rtn"
   quantize --model ${qr_model} --recipe w4a4-rtn --kv-group 4 --calib ${qr_calib} -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_kv_clip_bad 2 "invalid value '1.5' for --kv-clip"
   quantize --model ${qr_model} --recipe quarot-w4a4kv4 --kv-clip 1.5 --calib ${qr_calib} -o @TMP@/x.safetensors)

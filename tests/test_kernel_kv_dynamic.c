@@ -85,9 +85,11 @@ static void compare_i8_exact(const char *label, const int8_t *got, const int8_t 
 /* ---- scalar references, from the header comments ---- */
 
 /* Per group: s = clip * max|x| / qmax (1 when 0), q = clamp(round(x / s)). */
-static void quant_groups_ref(const float *x, int n, int group, int bits, float clip, int8_t *q, float *scales) {
+static void quant_groups_ref(const float *x, int n, int group, int bits, float clip, int8_t *q, float *scales,
+                             float *offsets) {
     const float qmax = (float)((1 << (bits - 1)) - 1);
     for (int g = 0; g < n / group; g++) {
+        offsets[g] = 0.0f;
         float max_abs = 0.0f;
         for (int i = 0; i < group; i++) {
             float a = fabsf(x[g * group + i]);
@@ -105,10 +107,36 @@ static void quant_groups_ref(const float *x, int n, int group, int bits, float c
     }
 }
 
+/* The asymmetric quantizer: range lo..hi (clipped min..max) in 2^bits - 1
+ * steps, unsigned codes shifted down by 2^(bits-1), offset lo + s * 2^(bits-1). */
+static void quant_groups_asym_ref(const float *x, int n, int group, int bits, float clip, int8_t *q,
+                                  float *scales, float *offsets) {
+    const float levels = (float)((1 << bits) - 1), half = (float)(1 << (bits - 1));
+    for (int g = 0; g < n / group; g++) {
+        float lo = x[g * group], hi = x[g * group];
+        for (int i = 1; i < group; i++) {
+            if (x[g * group + i] < lo) lo = x[g * group + i];
+            if (x[g * group + i] > hi) hi = x[g * group + i];
+        }
+        lo *= clip;
+        hi *= clip;
+        float s = hi > lo ? (hi - lo) / levels : 1.0f;
+        scales[g] = s;
+        offsets[g] = lo + s * half;
+        for (int i = 0; i < group; i++) {
+            float u = roundf((x[g * group + i] - lo) / s);
+            if (u < 0.0f) u = 0.0f;
+            if (u > levels) u = levels;
+            q[g * group + i] = (int8_t)(u - half);
+        }
+    }
+}
+
 /* scores [n_q][n_keys] = (sum over groups, in order, of (float)acc_g *
- * k_scales[p][g]) * q_scale, or FLX_MASKED_SCORE for keys after q_pos[t]. */
+ * k_scales[p][g] + (float)qsum_g * k_offsets[p][g]) * q_scale, or
+ * FLX_MASKED_SCORE for keys after q_pos[t]. */
 static void qk_grouped_ref(const int8_t *q, int n_q, const int32_t *q_pos, const int8_t *k, const float *k_scales,
-                           int n_keys, int head_dim, int group, float q_scale, float *scores) {
+                           const float *k_offsets, int n_keys, int head_dim, int group, float q_scale, float *scores) {
     int n_groups = head_dim / group;
     for (int t = 0; t < n_q; t++)
         for (int p = 0; p < n_keys; p++) {
@@ -118,25 +146,31 @@ static void qk_grouped_ref(const int8_t *q, int n_q, const int32_t *q_pos, const
             }
             float sum = 0.0f;
             for (int g = 0; g < n_groups; g++) {
-                int32_t acc = 0;
-                for (int d = g * group; d < (g + 1) * group; d++)
+                int32_t acc = 0, qsum = 0;
+                for (int d = g * group; d < (g + 1) * group; d++) {
                     acc += (int32_t)q[(long)t * head_dim + d] * k[(long)p * head_dim + d];
-                sum += (float)acc * k_scales[(long)p * n_groups + g];
+                    qsum += q[(long)t * head_dim + d];
+                }
+                long at = (long)p * n_groups + g;
+                sum += (float)acc * k_scales[at] + (float)qsum * k_offsets[at];
             }
             scores[(long)t * n_keys + p] = sum * q_scale;
         }
 }
 
-/* out [n_q][head_dim] = (sum_p in key order of (float)(p * v) * v_scale) * prob_scale. */
-static void av_grouped_ref(const uint8_t *p, int n_q, const int8_t *v, const float *v_scales, int n_keys,
-                           int head_dim, int group, float prob_scale, float *out) {
+/* out [n_q][head_dim] = (sum_p in key order of (float)(p * v) * v_scale +
+ * (float)p * v_offset) * prob_scale. */
+static void av_grouped_ref(const uint8_t *p, int n_q, const int8_t *v, const float *v_scales, const float *v_offsets,
+                           int n_keys, int head_dim, int group, float prob_scale, float *out) {
     int n_groups = head_dim / group;
     for (int t = 0; t < n_q; t++)
         for (int d = 0; d < head_dim; d++) {
             float sum = 0.0f;
             for (int key = 0; key < n_keys; key++) {
-                int32_t prod = (int32_t)p[(long)t * n_keys + key] * v[(long)key * head_dim + d];
-                sum += (float)prod * v_scales[(long)key * n_groups + d / group];
+                int32_t prob = p[(long)t * n_keys + key];
+                int32_t prod = prob * v[(long)key * head_dim + d];
+                long at = (long)key * n_groups + d / group;
+                sum += (float)prod * v_scales[at] + (float)prob * v_offsets[at];
             }
             out[(long)t * head_dim + d] = sum * prob_scale;
         }
@@ -176,11 +210,14 @@ static void check_quant_row(int head_dim, int group, int bits, float clip, uint3
     int8_t *q = alloc_exact((size_t)head_dim), *want_q = alloc_exact((size_t)head_dim);
     float *scales = alloc_exact(sizeof(float) * (size_t)n_groups);
     float *want_scales = alloc_exact(sizeof(float) * (size_t)n_groups);
+    float *offsets = alloc_exact(sizeof(float) * (size_t)n_groups);
+    float *want_offsets = alloc_exact(sizeof(float) * (size_t)n_groups);
     int zero_group = n_groups > 1 ? n_groups - 1 : -1;
     fill_row(x, head_dim, group, zero_group, seed);
 
-    flx_quant_kv_groups(x, head_dim, group, bits, clip, q, scales);
-    quant_groups_ref(x, head_dim, group, bits, clip, want_q, want_scales);
+    flx_quant_kv_groups(x, head_dim, group, bits, false, clip, q, scales, offsets);
+    quant_groups_ref(x, head_dim, group, bits, clip, want_q, want_scales, want_offsets);
+    compare_f32_exact("quant symmetric offsets", offsets, want_offsets, n_groups);
     char label[128];
     snprintf(label, sizeof label, "quant head_dim=%d group=%d bits=%d clip=%g codes", head_dim, group, bits,
              (double)clip);
@@ -224,6 +261,57 @@ static void check_quant_row(int head_dim, int group, int bits, float clip, uint3
     free(want_q);
     free(scales);
     free(want_scales);
+    free(offsets);
+    free(want_offsets);
+}
+
+/* The asymmetric quantizer against its reference, and its bounds: codes in
+ * [-2^(bits-1), 2^(bits-1) - 1], the group minimum and maximum at the ends
+ * for clip 1, and |x - (s q + offset)| <= s/2 (plus rounding) within the
+ * range. */
+static void check_quant_row_asym(int head_dim, int group, int bits, float clip, uint32_t *seed) {
+    int n_groups = head_dim / group;
+    const int half = 1 << (bits - 1);
+    float *x = alloc_exact(sizeof(float) * (size_t)head_dim);
+    int8_t *q = alloc_exact((size_t)head_dim), *want_q = alloc_exact((size_t)head_dim);
+    float *scales = alloc_exact(sizeof(float) * (size_t)n_groups), *want_scales = alloc_exact(sizeof(float) * (size_t)n_groups);
+    float *offsets = alloc_exact(sizeof(float) * (size_t)n_groups), *want_offsets = alloc_exact(sizeof(float) * (size_t)n_groups);
+    int zero_group = n_groups > 1 ? n_groups - 1 : -1;
+    fill_row(x, head_dim, group, zero_group, seed);
+    /* A positive shift makes the groups one-sided, as V rows often are. */
+    for (int i = 0; i < head_dim / 2; i++) x[i] += 3.0f;
+
+    flx_quant_kv_groups(x, head_dim, group, bits, true, clip, q, scales, offsets);
+    quant_groups_asym_ref(x, head_dim, group, bits, clip, want_q, want_scales, want_offsets);
+    char label[128];
+    snprintf(label, sizeof label, "asym quant head_dim=%d group=%d bits=%d clip=%g codes", head_dim, group, bits,
+             (double)clip);
+    compare_i8_exact(label, q, want_q, head_dim);
+    compare_f32_exact("asym quant scales", scales, want_scales, n_groups);
+    compare_f32_exact("asym quant offsets", offsets, want_offsets, n_groups);
+    for (int g = 0; g < n_groups; g++) {
+        const float *xg = x + g * group;
+        const int8_t *qg = q + g * group;
+        double s = scales[g], z = offsets[g];
+        int lo_i = 0, hi_i = 0;
+        for (int i = 0; i < group; i++) {
+            CHECK(qg[i] >= -half);
+            CHECK(qg[i] <= half - 1);
+            if (xg[i] < xg[lo_i]) lo_i = i;
+            if (xg[i] > xg[hi_i]) hi_i = i;
+        }
+        if (clip != 1.0f || xg[lo_i] == xg[hi_i]) continue;
+        CHECK_INT_EQ(qg[lo_i], -half);
+        CHECK_INT_EQ(qg[hi_i], half - 1);
+        for (int i = 0; i < group; i++) CHECK(fabs((double)xg[i] - (s * qg[i] + z)) <= s * 0.5 + 1e-5 * fabs(xg[i]) + 1e-6);
+    }
+    free(x);
+    free(q);
+    free(want_q);
+    free(scales);
+    free(want_scales);
+    free(offsets);
+    free(want_offsets);
 }
 
 static void test_quant_groups_shapes(void) {
@@ -238,8 +326,10 @@ static void test_quant_groups_shapes(void) {
             if (groups[gi] > head_dim || head_dim % groups[gi]) continue;
             for (size_t b = 0; b < sizeof bit_widths / sizeof bit_widths[0]; b++)
                 for (size_t c = 0; c < sizeof clips / sizeof clips[0]; c++)
-                    for (int rep = 0; rep < 4; rep++)
+                    for (int rep = 0; rep < 4; rep++) {
                         check_quant_row(head_dim, groups[gi], bit_widths[b], clips[c], &seed);
+                        check_quant_row_asym(head_dim, groups[gi], bit_widths[b], clips[c], &seed);
+                    }
         }
     }
 }
@@ -250,33 +340,43 @@ static void test_quant_groups_shapes(void) {
 static void test_quant_groups_by_hand(void) {
     float *x = alloc_exact(sizeof(float) * 16);
     int8_t *q = alloc_exact(16);
-    float *scales = alloc_exact(sizeof(float) * 2);
+    float *scales = alloc_exact(sizeof(float) * 2), *offsets = alloc_exact(sizeof(float) * 2);
     const float row[8] = {7.0f, 2.5f, -3.5f, 0.4f, -0.6f, 1.0f, -7.0f, 6.5f};
     const int8_t want_clip1[8] = {7, 3, -4, 0, -1, 1, -7, 7};
     const int8_t want_clip05[8] = {7, 5, -7, 1, -1, 2, -7, 7};
     memcpy(x, row, sizeof row);
     memset(x + 8, 0, sizeof(float) * 8);
 
-    flx_quant_kv_groups(x, 16, 8, 4, 1.0f, q, scales);
+    flx_quant_kv_groups(x, 16, 8, 4, false, 1.0f, q, scales, offsets);
     CHECK(scales[0] == 1.0f);
     CHECK(scales[1] == 1.0f);
     for (int i = 0; i < 8; i++) CHECK_INT_EQ(q[i], want_clip1[i]);
     for (int i = 8; i < 16; i++) CHECK_INT_EQ(q[i], 0);
 
-    flx_quant_kv_groups(x, 16, 8, 4, 0.5f, q, scales);
+    flx_quant_kv_groups(x, 16, 8, 4, false, 0.5f, q, scales, offsets);
     CHECK(scales[0] == 0.5f);
     CHECK(scales[1] == 1.0f);
     for (int i = 0; i < 8; i++) CHECK_INT_EQ(q[i], want_clip05[i]);
 
     /* INT8, group 16: max |x| = 7, so s = 7/127 and -7 maps to -127. */
-    flx_quant_kv_groups(x, 16, 16, 8, 1.0f, q, scales);
+    flx_quant_kv_groups(x, 16, 16, 8, false, 1.0f, q, scales, offsets);
     CHECK(scales[0] == 7.0f / 127.0f);
     CHECK_INT_EQ(q[0], 127);
     CHECK_INT_EQ(q[6], -127);
     CHECK_INT_EQ(q[1], 45); /* 2.5 * 127 / 7 = 45.36 */
+    CHECK(offsets[0] == 0.0f);
+
+    /* Asymmetric INT4 over -7..8 (16 values 1 apart): s = 1, codes x - 1,
+     * offset -7 + 8 = 1, so s q + offset gives x back. */
+    for (int i = 0; i < 16; i++) x[i] = (float)(i - 7);
+    flx_quant_kv_groups(x, 16, 16, 4, true, 1.0f, q, scales, offsets);
+    CHECK(scales[0] == 1.0f);
+    CHECK(offsets[0] == 1.0f);
+    for (int i = 0; i < 16; i++) CHECK_INT_EQ(q[i], i - 8);
     free(x);
     free(q);
     free(scales);
+    free(offsets);
 }
 
 /* ---- flx_kv_write_scales ---- */
@@ -337,7 +437,7 @@ static const kv_case CASES[] = {
     {31, 8, 8, 16, 3, 45, 14, 4},
 };
 
-static void check_kv_case(const kv_case *c, uint32_t *seed) {
+static void check_kv_case(const kv_case *c, int with_offsets, uint32_t *seed) {
     const int n_q = c->n_q, head_dim = c->head_dim, group = c->group, n_keys = c->n_keys;
     const int n_groups = head_dim / group, qmax = (1 << (c->bits - 1)) - 1;
     const long n_scores = (long)n_q * n_keys;
@@ -346,6 +446,8 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
     int8_t *k = alloc_exact((size_t)n_keys * head_dim), *v = alloc_exact((size_t)n_keys * head_dim);
     float *k_scales = alloc_exact(sizeof(float) * (size_t)n_keys * n_groups);
     float *v_scales = alloc_exact(sizeof(float) * (size_t)n_keys * n_groups);
+    float *k_offsets = alloc_exact(sizeof(float) * (size_t)n_keys * n_groups);
+    float *v_offsets = alloc_exact(sizeof(float) * (size_t)n_keys * n_groups);
     int32_t *q_pos = alloc_exact(sizeof(int32_t) * (size_t)n_q);
     uint8_t *p = alloc_exact((size_t)n_scores);
     for (long i = 0; i < (long)n_q * head_dim; i++) q[i] = (int8_t)rand_int(seed, -127, 127);
@@ -357,6 +459,8 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
         /* Every seventh scale is 1, the scale of an all-zero group. */
         k_scales[i] = i % 7 == 3 ? 1.0f : rand_float(seed, 1e-3f, 0.5f);
         v_scales[i] = i % 7 == 5 ? 1.0f : rand_float(seed, 1e-3f, 0.5f);
+        k_offsets[i] = with_offsets ? rand_float(seed, -2.0f, 2.0f) : 0.0f;
+        v_offsets[i] = with_offsets ? rand_float(seed, -2.0f, 2.0f) : 0.0f;
     }
     for (long i = 0; i < n_scores; i++) p[i] = (uint8_t)rand_int(seed, 0, 255);
     for (int t = 0; t < n_q; t++) q_pos[t] = c->pos0 + t;
@@ -380,8 +484,8 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
     const float q_scale = 0.021f / sqrtf((float)head_dim), prob_scale = 1.0f / 255.0f;
     char label[160];
 
-    qk_grouped_ref(q, n_q, q_pos, k, k_scales, n_keys, head_dim, group, q_scale, want);
-    flx_attn_qk_grouped(q_tile, n_q, q_pos, k, k_scales, n_keys, head_dim, group, c->kp, q_scale, scores);
+    qk_grouped_ref(q, n_q, q_pos, k, k_scales, k_offsets, n_keys, head_dim, group, q_scale, want);
+    flx_attn_qk_grouped(q_tile, n_q, q_pos, k, k_scales, k_offsets, n_keys, head_dim, group, c->kp, q_scale, scores);
     for (int t = 0; t < n_q; t++) memcpy(got + (long)t * n_keys, scores[t], sizeof(float) * (size_t)n_keys);
     snprintf(label, sizeof label, "qk_grouped n_q=%d head_dim=%d group=%d kp=%d n_keys=%d scores", n_q, head_dim,
              group, c->kp, n_keys);
@@ -401,12 +505,13 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
             }
             double exact = 0.0, magnitude = 0.0;
             for (int d = 0; d < head_dim; d++) {
-                double term = (double)q[(long)t * head_dim + d] * k[(long)key * head_dim + d] *
-                              k_scales[(long)key * n_groups + d / group];
+                long at = (long)key * n_groups + d / group;
+                double qc = q[(long)t * head_dim + d];
+                double term = qc * k[(long)key * head_dim + d] * k_scales[at] + qc * k_offsets[at];
                 exact += term;
-                magnitude += fabs(term);
+                magnitude += fabs(qc * k[(long)key * head_dim + d] * k_scales[at]) + fabs(qc * k_offsets[at]);
             }
-            double bound = (n_groups + 3) * UNIT_ROUNDOFF * magnitude * q_scale;
+            double bound = (2 * n_groups + 3) * UNIT_ROUNDOFF * magnitude * q_scale;
             if (!(fabs(s - exact * q_scale) <= bound)) wrong_value++;
         }
     }
@@ -414,8 +519,8 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
     CHECK_INT_EQ(wrong_value, 0);
     CHECK_INT_EQ(written_past, 0);
 
-    av_grouped_ref(p, n_q, v, v_scales, n_keys, head_dim, group, prob_scale, want_out);
-    flx_attn_av_grouped(p_tile, n_q, v, v_scales, n_keys, head_dim, group, c->vp, prob_scale, out);
+    av_grouped_ref(p, n_q, v, v_scales, v_offsets, n_keys, head_dim, group, prob_scale, want_out);
+    flx_attn_av_grouped(p_tile, n_q, v, v_scales, v_offsets, n_keys, head_dim, group, c->vp, prob_scale, out);
     for (int t = 0; t < n_q; t++) memcpy(got_out + (long)t * head_dim, out[t], sizeof(float) * (size_t)head_dim);
     snprintf(label, sizeof label, "av_grouped n_q=%d head_dim=%d group=%d vp=%d n_keys=%d out", n_q, head_dim, group,
              c->vp, n_keys);
@@ -429,12 +534,13 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
         for (int d = 0; d < head_dim; d++) {
             double exact = 0.0, magnitude = 0.0;
             for (int key = 0; key < n_keys; key++) {
-                double term = (double)p[(long)t * n_keys + key] * v[(long)key * head_dim + d] *
-                              v_scales[(long)key * n_groups + d / group];
+                long at = (long)key * n_groups + d / group;
+                double pc = p[(long)t * n_keys + key];
+                double term = pc * v[(long)key * head_dim + d] * v_scales[at] + pc * v_offsets[at];
                 exact += term;
-                magnitude += fabs(term);
+                magnitude += fabs(pc * v[(long)key * head_dim + d] * v_scales[at]) + fabs(pc * v_offsets[at]);
             }
-            double bound = (n_keys + 3) * UNIT_ROUNDOFF * magnitude * prob_scale;
+            double bound = (n_keys + 4) * UNIT_ROUNDOFF * magnitude * prob_scale;
             if (!(fabs(out[t][d] - exact * prob_scale) <= bound)) wrong_value++;
         }
     }
@@ -446,6 +552,8 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
     free(v);
     free(k_scales);
     free(v_scales);
+    free(k_offsets);
+    free(v_offsets);
     free(q_pos);
     free(p);
     free(q_tile);
@@ -460,7 +568,10 @@ static void check_kv_case(const kv_case *c, uint32_t *seed) {
 
 static void test_grouped_attention_cases(void) {
     uint32_t seed = 23;
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) check_kv_case(&CASES[i], &seed);
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        check_kv_case(&CASES[i], 0, &seed);
+        check_kv_case(&CASES[i], 1, &seed);
+    }
 }
 
 /* head_dim 8 in two groups of 4, one query at position 0, two keys. Key 0:
@@ -470,7 +581,7 @@ static void test_grouped_attention_cases(void) {
 static void test_grouped_attention_by_hand(void) {
     code_rows *q = alloc_exact(sizeof(code_rows));
     int8_t *k = alloc_exact(16);
-    float *scales = alloc_exact(sizeof(float) * 4);
+    float *scales = alloc_exact(sizeof(float) * 4), *offsets = alloc_exact(sizeof(float) * 4);
     int32_t *q_pos = alloc_exact(sizeof(int32_t));
     score_rows *scores = alloc_exact(sizeof(score_rows));
     prob_rows *p = alloc_exact(sizeof(prob_rows));
@@ -481,22 +592,35 @@ static void test_grouped_attention_by_hand(void) {
     memcpy(q[0], q_row, sizeof q_row);
     memcpy(k, keys, sizeof keys);
     memcpy(scales, key_scales, sizeof key_scales);
+    memset(offsets, 0, sizeof(float) * 4);
     q_pos[0] = 0;
 
-    flx_attn_qk_grouped(q, 1, q_pos, k, scales, 2, 8, 4, 3, 2.0f, scores);
+    flx_attn_qk_grouped(q, 1, q_pos, k, scales, offsets, 2, 8, 4, 3, 2.0f, scores);
     CHECK(scores[0][0] == 5.0f);
     CHECK(scores[0][1] == FLX_MASKED_SCORE);
 
     p[0][0] = 255;
     p[0][1] = 1;
-    flx_attn_av_grouped(p, 1, k, scales, 2, 8, 4, 3, 1.0f, out);
+    flx_attn_av_grouped(p, 1, k, scales, offsets, 2, 8, 4, 3, 1.0f, out);
     CHECK(out[0][0] == 255.0f * 0.5f + 7.0f); /* 134.5 */
     CHECK(out[0][3] == 134.5f);
     CHECK(out[0][4] == 255.0f * 0.25f + 7.0f); /* 70.75 */
     CHECK(out[0][7] == 70.75f);
+
+    /* Offsets (key 0: 1 and -2): the query sums are 10 and -10, so the
+     * score gains (10 * 1 + (-10) * (-2)) * 2 = 60; AV gains 255 * 1 in
+     * the first group and 255 * (-2) in the second. */
+    const float key_offsets[4] = {1.0f, -2.0f, 0.0f, 0.0f};
+    memcpy(offsets, key_offsets, sizeof key_offsets);
+    flx_attn_qk_grouped(q, 1, q_pos, k, scales, offsets, 2, 8, 4, 3, 2.0f, scores);
+    CHECK(scores[0][0] == 65.0f);
+    flx_attn_av_grouped(p, 1, k, scales, offsets, 2, 8, 4, 3, 1.0f, out);
+    CHECK(out[0][0] == 134.5f + 255.0f);
+    CHECK(out[0][4] == 70.75f - 510.0f);
     free(q);
     free(k);
     free(scales);
+    free(offsets);
     free(q_pos);
     free(scores);
     free(p);

@@ -35,6 +35,7 @@ static const char usage[] =
     "  --kv-group N        channels per scale of --kv int4/int8; divides head_dim\n"
     "                      (default head_dim: one scale per head row)\n"
     "  --r3                add R3, the Walsh-Hadamard transform of every Q and K head\n"
+    "                      (--kv, --kv-group and --r3 apply to FPGA devices)\n"
     "  --json              print one JSON object instead of text\n";
 
 typedef struct estimate_cli {
@@ -89,8 +90,9 @@ static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
     long long group = head_dim;
     if (o->kv_group) {
         if (bits == 0) {
-            fprintf(stderr, "flexllm estimate: --kv-group %s needs --kv int4 or int8, because the static KV cache has one "
-                            "scale per head\n",
+            fprintf(stderr,
+                    "flexllm estimate: --kv-group %s needs --kv int4 or int8, because the static KV cache has "
+                    "one scale per head\n",
                     o->kv_group);
             return -1;
         }

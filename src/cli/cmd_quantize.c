@@ -46,6 +46,9 @@ static const char *usage_tail =
     "  --kv-group N        channels per scale of a dynamic KV cache; N divides head_dim\n"
     "                      (default: the recipe's, else head_dim: one scale per head)\n"
     "  --kv-clip R         clip ratio in (0, 1] of a dynamic KV cache (default 1)\n"
+    "  --kv-symmetric, --kv-asymmetric\n"
+    "                      signed codes of a dynamic KV cache, or a min..max range\n"
+    "                      with an offset per group\n"
     "  --calib FILE        UTF-8 calibration text (required)\n"
     "  --calib-tokens N    text tokens of FILE for the attention scales and the GPTQ\n"
     "                      Hessians (default 2048), run in windows of up to 512 positions\n"
@@ -65,7 +68,8 @@ static void kv_format(const flx_kv_quant *kv, char *out, size_t size) {
     }
     char group[32] = "one scale per head";
     if (kv->group_size > 0) snprintf(group, sizeof group, "group %d", kv->group_size);
-    snprintf(out, size, "INT%d dynamic per token, %s, clip %g", kv->bits, group, (double)kv->clip);
+    snprintf(out, size, "INT%d dynamic per token, %s, %s, clip %g", kv->bits, group,
+             kv->asymmetric ? "asymmetric" : "symmetric", (double)kv->clip);
 }
 
 static void print_usage(void) {
@@ -101,18 +105,24 @@ typedef struct quantize_options {
     double act_clip;    /* 0: the recipe's */
     long long kv_group; /* -1: the recipe's */
     double kv_clip;     /* 0: the recipe's */
+    int kv_asymmetric;  /* -1: the recipe's, else 0 or 1 */
     bool has_seed;
     long long seed;
 } quantize_options;
 
 static int parse_options(int argc, char **argv, quantize_options *o) {
     const char *cmd = "quantize";
-    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS, .kv_group = -1, .act_asymmetric = -1};
+    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS, .kv_group = -1, .act_asymmetric = -1,
+                            .kv_asymmetric = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             print_usage();
             return -2;
+        }
+        if (!strcmp(a, "--kv-symmetric") || !strcmp(a, "--kv-asymmetric")) {
+            o->kv_asymmetric = !strcmp(a, "--kv-asymmetric");
+            continue;
         }
         if (!strcmp(a, "--act-symmetric") || !strcmp(a, "--act-asymmetric")) {
             o->act_asymmetric = !strcmp(a, "--act-asymmetric");
@@ -179,8 +189,9 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         fprintf(stderr, "flexllm quantize: missing %s (see flexllm quantize --help)\n", missing);
         return -1;
     }
-    if (o->kv && !strncmp(o->kv, "static", 6) && (o->kv_group >= 0 || o->kv_clip > 0.0)) {
-        fprintf(stderr, "flexllm quantize: --kv-group and --kv-clip apply to a dynamic KV cache, not to --kv static\n");
+    if (o->kv && !strncmp(o->kv, "static", 6) && (o->kv_group >= 0 || o->kv_clip > 0.0 || o->kv_asymmetric >= 0)) {
+        fprintf(stderr, "flexllm quantize: --kv-group, --kv-clip and --kv-(a)symmetric apply to a dynamic KV cache, "
+                        "not to --kv %s\n", o->kv);
         return -1;
     }
     if (!o->calib) {
@@ -250,9 +261,9 @@ int flx_cmd_quantize(int argc, char **argv) {
         if (!custom.kv.dynamic) custom.kv = (flx_kv_quant){.dynamic = true, .group_size = 0, .clip = 1.0f};
         custom.kv.bits = o.kv[3] == '4' ? 4 : 8;
     }
-    if ((o.kv_group >= 0 || o.kv_clip > 0.0) && !custom.kv.dynamic) {
-        fprintf(stderr, "flexllm quantize: --kv-group and --kv-clip need a dynamic KV cache, but recipe %s has the "
-                        "static INT8 one; add --kv int4 or --kv int8\n", found->name);
+    if ((o.kv_group >= 0 || o.kv_clip > 0.0 || o.kv_asymmetric >= 0) && !custom.kv.dynamic) {
+        fprintf(stderr, "flexllm quantize: --kv-group, --kv-clip and --kv-(a)symmetric need a dynamic KV cache, but "
+                        "recipe %s has the static INT8 one; add --kv int4 or --kv int8\n", found->name);
         return FLX_EXIT_BAD_INPUT;
     }
     if (o.act_bits) custom.act.bits = (int)o.act_bits;
@@ -260,6 +271,7 @@ int flx_cmd_quantize(int argc, char **argv) {
     if (o.act_clip > 0.0) custom.act.clip = (float)o.act_clip;
     if (o.kv_group >= 0) custom.kv.group_size = (int)o.kv_group;
     if (o.kv_clip > 0.0) custom.kv.clip = (float)o.kv_clip;
+    if (o.kv_asymmetric >= 0) custom.kv.asymmetric = o.kv_asymmetric == 1;
     const flx_recipe *recipe = &custom;
     size_t text_len = 0;
     char *text = flx_read_text_file(o.calib, &text_len, &err);

@@ -126,6 +126,8 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
         size_t scales = (size_t)c->n_layers * c->n_kv_heads * max_seq * (size_t)a->kv_groups;
         a->k_scales = alloc_or_fail(scales, sizeof(float), &failed, err);
         a->v_scales = alloc_or_fail(scales, sizeof(float), &failed, err);
+        a->k_offsets = alloc_or_fail(scales, sizeof(float), &failed, err);
+        a->v_offsets = alloc_or_fail(scales, sizeof(float), &failed, err);
     }
     if (failed) goto fail;
     flx_rope_table(c, qm->rope_freqs, max_seq, a->rope_cos, a->rope_sin);
@@ -158,6 +160,7 @@ int flx_accel_init(flx_accel *a, const flx_qmodel *qm, const flx_accel_config *c
         s->out = alloc_or_fail(FLX_MAX_TP, sizeof *s->out, &failed, err);
         s->kv_rows = alloc_or_fail(FLX_MAX_TP, sizeof *s->kv_rows, &failed, err);
         s->kv_scales = alloc_or_fail(FLX_MAX_TP, sizeof *s->kv_scales, &failed, err);
+        s->kv_offsets = alloc_or_fail(FLX_MAX_TP, sizeof *s->kv_offsets, &failed, err);
         a->acc[t] = alloc_or_fail((size_t)cfg->prefill.tp * max_out, sizeof(int32_t), &failed, err);
         if (split) a->acc_lo[t] = alloc_or_fail((size_t)cfg->prefill.tp * max_out, sizeof(int32_t), &failed, err);
     }
@@ -205,13 +208,14 @@ void flx_accel_free(flx_accel *a) {
         free(a->attn[t].out);
         free(a->attn[t].kv_rows);
         free(a->attn[t].kv_scales);
+        free(a->attn[t].kv_offsets);
     }
     for (int t = 0; a->acc && t < a->n_threads; t++) free(a->acc[t]);
     for (int t = 0; a->acc_lo && t < a->n_threads; t++) free(a->acc_lo[t]);
     free(a->attn);
     free(a->acc);
     free(a->acc_lo);
-    void *bufs[] = {a->k_cache, a->v_cache, a->k_scales, a->v_scales, a->rope_cos, a->rope_sin, a->dec_x, a->dec_xn, a->dec_q,
+    void *bufs[] = {a->k_cache, a->v_cache, a->k_scales, a->v_scales, a->k_offsets, a->v_offsets, a->rope_cos, a->rope_sin, a->dec_x, a->dec_xn, a->dec_q,
                     a->dec_k, a->dec_v, a->dec_att, a->dec_proj, a->dec_gate, a->dec_up, a->dec_hidden,
                     a->dec_logits, a->dec_xq, a->dec_acc, a->dec_acc_lo};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);

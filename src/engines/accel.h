@@ -30,6 +30,7 @@ typedef struct flx_attention_scratch {
     float (*out)[FLX_MAX_HEAD_DIM];    /* [FLX_MAX_TP] */
     int8_t (*kv_rows)[FLX_MAX_HEAD_DIM]; /* [FLX_MAX_TP] */
     float (*kv_scales)[FLX_MAX_HEAD_DIM]; /* [FLX_MAX_TP] group scales of kv_rows (dynamic KV) */
+    float (*kv_offsets)[FLX_MAX_HEAD_DIM]; /* [FLX_MAX_TP] group offsets of kv_rows (dynamic KV) */
 } flx_attention_scratch;
 
 typedef struct flx_accel {
@@ -39,6 +40,7 @@ typedef struct flx_accel {
     int8_t *k_cache, *v_cache;     /* [n_layers][n_kv_heads][max_seq][head_dim] codes */
     int kv_groups;                 /* scales per cached row: head_dim / group_size, 0 when static */
     float *k_scales, *v_scales;    /* [n_layers][n_kv_heads][max_seq][kv_groups] when dynamic, else NULL */
+    float *k_offsets, *v_offsets;  /* as k_scales; 0 for a symmetric cache */
     float *rope_cos, *rope_sin;    /* [max_seq][rope_dim/2] */
     flx_packed_layer *decode_layers;   /* [n_layers] BP array streams */
     flx_weight_streams decode_lm_head;
@@ -85,7 +87,8 @@ void flx_accel_store_kv(flx_accel *a, flx_attention_scratch *s, int layer, int p
                         const float *v);
 
 /* Internal: bytes of one cached K or V row of a head: head_dim codes of
- * kv bits (8 when static), plus the group scales when dynamic. */
+ * kv bits (8 when static), plus the group scales when dynamic and the group
+ * offsets when also asymmetric. */
 uint64_t flx_accel_kv_row_bytes(const flx_accel *a);
 
 /* Internal: applies R3, the normalized Walsh-Hadamard transform, to each of

@@ -20,14 +20,15 @@ void flx_attn_qk(const int8_t q[FLX_MAX_TP][FLX_MAX_HEAD_DIM], int n_q, const in
                  float scores[FLX_MAX_TP][FLX_MAX_SEQ]);
 
 /* As flx_attn_qk for a dynamically quantized K cache: every key p has one
- * scale per group of `group` channels, k_scales [n_keys][head_dim/group].
- * Each group's integer sum becomes a float term, and
- * scores[t][p] = (sum over groups g, in order, of
- * (float)acc_g * k_scales[p][g]) * q_scale, q_scale folding in the query
- * scale and 1/sqrt(head_dim). */
+ * scale and one offset per group of `group` channels, k_scales and
+ * k_offsets [n_keys][head_dim/group]. Per group, acc_g = sum q*k and
+ * qsum_g = sum q (int32), and
+ * scores[t][p] = (sum over groups g, in order, from 0 of
+ * ((float)acc_g * k_scales[p][g] + (float)qsum_g * k_offsets[p][g])) * q_scale,
+ * q_scale folding in the query scale and 1/sqrt(head_dim). */
 void flx_attn_qk_grouped(const int8_t q[FLX_MAX_TP][FLX_MAX_HEAD_DIM], int n_q, const int32_t q_pos[FLX_MAX_TP],
-                         const int8_t *k, const float *k_scales, int n_keys, int head_dim, int group, int kp,
-                         float q_scale, float scores[FLX_MAX_TP][FLX_MAX_SEQ]);
+                         const int8_t *k, const float *k_scales, const float *k_offsets, int n_keys, int head_dim,
+                         int group, int kp, float q_scale, float scores[FLX_MAX_TP][FLX_MAX_SEQ]);
 
 /* In-place float softmax of each row of scores over n_keys entries. */
 void flx_softmax_rows(float scores[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, int n_keys);
@@ -37,12 +38,12 @@ void flx_softmax_rows(float scores[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, int n_keys
 void flx_attn_av(const uint8_t p[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, const int8_t *v, int n_keys,
                  int head_dim, int vp, float out_scale, float out[FLX_MAX_TP][FLX_MAX_HEAD_DIM]);
 
-/* As flx_attn_av for a dynamically quantized V cache (v_scales
- * [n_keys][head_dim/group]): each key's integer product is scaled by its
- * group scale and summed in float in key order,
- * out[t][d] = (sum_p (float)(p[t][p] * v[p][d]) * v_scales[p][d/group]) * prob_scale. */
+/* As flx_attn_av for a dynamically quantized V cache (v_scales and
+ * v_offsets [n_keys][head_dim/group]): summed in float from 0 in key order,
+ * out[t][d] = (sum_p ((float)(p[t][p] * v[p][d]) * v_scales[p][g] + (float)p[t][p] * v_offsets[p][g]))
+ * * prob_scale with g = d / group. */
 void flx_attn_av_grouped(const uint8_t p[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, const int8_t *v, const float *v_scales,
-                         int n_keys, int head_dim, int group, int vp, float prob_scale,
+                         const float *v_offsets, int n_keys, int head_dim, int group, int vp, float prob_scale,
                          float out[FLX_MAX_TP][FLX_MAX_HEAD_DIM]);
 
 #endif

@@ -44,10 +44,11 @@ dim_pass_loop:
 }
 
 void flx_attn_av_grouped(const uint8_t p[FLX_MAX_TP][FLX_MAX_SEQ], int n_q, const int8_t *v, const float *v_scales,
-                         int n_keys, int head_dim, int group, int vp, float prob_scale,
+                         const float *v_offsets, int n_keys, int head_dim, int group, int vp, float prob_scale,
                          float out[FLX_MAX_TP][FLX_MAX_HEAD_DIM]) {
 #pragma HLS INTERFACE m_axi port = v bundle = v_cache
 #pragma HLS INTERFACE m_axi port = v_scales bundle = v_scales
+#pragma HLS INTERFACE m_axi port = v_offsets bundle = v_scales
     int n_passes = (head_dim + vp - 1) / vp;
     int n_groups = head_dim / group;
     /* NOTE: the float sum over keys is one chain per lane, so a synthesized
@@ -77,10 +78,11 @@ dim_pass_loop:
                 int d = d0 + j;
                 int32_t vv = d < head_dim ? v[(long)key * head_dim + d] : 0;
                 float vs = d < head_dim ? v_scales[(long)key * n_groups + d / group] : 0.0f;
+                float vz = d < head_dim ? v_offsets[(long)key * n_groups + d / group] : 0.0f;
             query_lane_loop:
                 for (int t = 0; t < n_q && t < FLX_MAX_TP; t++) {
 #pragma HLS UNROLL
-                    acc[t][j] += (float)((int32_t)p[t][key] * vv) * vs;
+                    acc[t][j] += (float)((int32_t)p[t][key] * vv) * vs + (float)p[t][key] * vz;
                 }
             }
         }

@@ -55,30 +55,46 @@ i8_loop:
     }
 }
 
-void flx_quant_kv_groups(const float x[FLX_MAX_HEAD_DIM], int n, int group, int bits, float clip,
-                         int8_t q[FLX_MAX_HEAD_DIM], float scales[FLX_MAX_HEAD_DIM]) {
+void flx_quant_kv_groups(const float x[FLX_MAX_HEAD_DIM], int n, int group, int bits, bool asymmetric, float clip,
+                         int8_t q[FLX_MAX_HEAD_DIM], float scales[FLX_MAX_HEAD_DIM], float offsets[FLX_MAX_HEAD_DIM]) {
     int n_groups = n / group;
-    float qmax = (float)((1 << (bits - 1)) - 1);
+    float qmax = (float)((1 << (bits - 1)) - 1), umax = (float)((1 << bits) - 1), half = (float)(1 << (bits - 1));
 group_loop:
     for (int g = 0; g < n_groups && g < FLX_MAX_HEAD_DIM; g++) {
 #pragma HLS loop_tripcount min = 1 max = 128
         int d0 = g * group;
-        float m = 0.0f;
+        float m = 0.0f, lo = x[d0], hi = x[d0];
     range_loop:
         for (int d = d0; d < d0 + group && d < FLX_MAX_HEAD_DIM; d++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS loop_tripcount min = 1 max = 128
             m = fmaxf(m, fabsf(x[d]));
+            lo = fminf(lo, x[d]);
+            hi = fmaxf(hi, x[d]);
         }
-        m *= clip;
-        float s = m > 0.0f ? m / qmax : 1.0f;
+        float s, offset = 0.0f;
+        if (asymmetric) {
+            lo *= clip;
+            hi *= clip;
+            s = hi > lo ? (hi - lo) / umax : 1.0f;
+            offset = lo + s * half;
+        } else {
+            m *= clip;
+            s = m > 0.0f ? m / qmax : 1.0f;
+        }
         scales[g] = s;
+        offsets[g] = offset;
     code_loop:
         for (int d = d0; d < d0 + group && d < FLX_MAX_HEAD_DIM; d++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS loop_tripcount min = 1 max = 128
-            float v = roundf(x[d] / s);
-            q[d] = (int8_t)fminf(fmaxf(v, -qmax), qmax);
+            if (asymmetric) {
+                float u = fminf(fmaxf(roundf((x[d] - lo) / s), 0.0f), umax);
+                q[d] = (int8_t)(u - half);
+            } else {
+                float v = roundf(x[d] / s);
+                q[d] = (int8_t)fminf(fmaxf(v, -qmax), qmax);
+            }
         }
     }
 }

@@ -26,13 +26,17 @@ flx_qparams flx_quant_dynamic(const float x[FLX_MAX_LINEAR_IN], int n, int bits,
 void flx_quant_static_i8(const float x[FLX_MAX_HEAD_DIM], int n, float scale,
                          int8_t q[FLX_MAX_HEAD_DIM]);
 
-/* Dynamic symmetric quantizer of one K or V row of a head (x [n]): each
- * group of `group` consecutive channels (group divides n) gets its own
- * scale s = clip * max|x| / qmax, or 1 when that is 0, and codes
- * q = clamp(round(x / s), -qmax, qmax) with qmax = 2^(bits-1) - 1. Writes
- * the n / group scales to scales. */
-void flx_quant_kv_groups(const float x[FLX_MAX_HEAD_DIM], int n, int group, int bits, float clip,
-                         int8_t q[FLX_MAX_HEAD_DIM], float scales[FLX_MAX_HEAD_DIM]);
+/* Dynamic quantizer of one K or V row of a head (x [n]): each group of
+ * `group` consecutive channels (group divides n) gets its own scale and
+ * offset, x ~= s * q + offset. Symmetric: s = clip * max|x| / qmax, or 1
+ * when that is 0, q = clamp(round(x / s), -qmax, qmax) with
+ * qmax = 2^(bits-1) - 1, offset 0. Asymmetric: lo and hi are clip times
+ * the group's min and max, s = (hi - lo) / (2^bits - 1), or 1 when
+ * hi == lo, u = clamp(round((x - lo) / s), 0, 2^bits - 1), and the signed
+ * code q = u - 2^(bits-1) with offset = lo + s * 2^(bits-1). Writes the
+ * n / group scales and offsets. */
+void flx_quant_kv_groups(const float x[FLX_MAX_HEAD_DIM], int n, int group, int bits, bool asymmetric, float clip,
+                         int8_t q[FLX_MAX_HEAD_DIM], float scales[FLX_MAX_HEAD_DIM], float offsets[FLX_MAX_HEAD_DIM]);
 
 /* Static unsigned probability quantizer: q = clamp(round(p / scale), 0, 255). */
 void flx_quant_prob_u8(const float p[FLX_MAX_SEQ], int n, float scale, uint8_t q[FLX_MAX_SEQ]);

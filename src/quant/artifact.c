@@ -30,6 +30,7 @@ static const struct {
 #define KV_STATIC_NAME "int8-static-per-head"
 #define KV_STATIC_LAYER_NAME "int8-static-per-layer"
 #define KV_DYNAMIC_NAME "dynamic-per-token-group-symmetric"
+#define KV_DYNAMIC_ASYM_NAME "dynamic-per-token-group-asymmetric"
 
 /* Largest n_heads * head_dim accepted from a file, far above real models. */
 #define FLX_ARTIFACT_MAX_WIDTH (1 << 20)
@@ -307,7 +308,10 @@ static void write_metadata(strbuf *b, const flx_qmodel *qm, const flx_artifact_p
             online_values[i].r4_dense == (qm->online_hadamard_ffn && qm->r4_matrix != NULL))
             online = online_values[i].name;
     meta_str(b, "online_rotations", online);
-    meta_str(b, "kv_cache", qm->kv.dynamic ? KV_DYNAMIC_NAME : qm->kv.per_layer ? KV_STATIC_LAYER_NAME : KV_STATIC_NAME);
+    const char *kv_name = KV_STATIC_NAME;
+    if (qm->kv.dynamic) kv_name = qm->kv.asymmetric ? KV_DYNAMIC_ASYM_NAME : KV_DYNAMIC_NAME;
+    else if (qm->kv.per_layer) kv_name = KV_STATIC_LAYER_NAME;
+    meta_str(b, "kv_cache", kv_name);
     if (qm->kv.dynamic) {
         meta_int(b, "kv_bits", qm->kv.bits);
         meta_int(b, "kv_group_size", qm->kv.group_size);
@@ -815,10 +819,11 @@ static int read_kv(const flx_st_file *st, flx_qmodel *qm, const char *path, flx_
         qm->kv.per_layer = true;
         return 0;
     }
-    if (strcmp(kv, KV_DYNAMIC_NAME) != 0)
+    if (strcmp(kv, KV_DYNAMIC_NAME) != 0 && strcmp(kv, KV_DYNAMIC_ASYM_NAME) != 0)
         return flx_fail(err, "%s: metadata kv_cache = '%s' is not supported (expected '" KV_STATIC_NAME "', '"
-                             KV_STATIC_LAYER_NAME "' or '" KV_DYNAMIC_NAME "')",
+                             KV_STATIC_LAYER_NAME "', '" KV_DYNAMIC_NAME "' or '" KV_DYNAMIC_ASYM_NAME "')",
                         path, kv);
+    qm->kv.asymmetric = strcmp(kv, KV_DYNAMIC_ASYM_NAME) == 0;
     long long bits, group;
     if (meta_read_int(st, "kv_bits", 4, 8, &bits, path, err) != 0 ||
         meta_read_int(st, "kv_group_size", 1, qm->config.head_dim, &group, path, err) != 0 ||

@@ -16,7 +16,7 @@ void flx_fakequant_state_free(flx_fakequant_state *s) {
     float **bufs[] = {&s->x,   &s->xb,  &s->xb2,   &s->q,         &s->k,           &s->v,
                       &s->hb,  &s->hb2, &s->xq,    &s->xcode,     &s->xscale,      &s->xoffset,
                       &s->wrows,        &s->att,   &s->key_cache,
-                      &s->value_cache,  &s->key_scales, &s->value_scales, &s->rope_cos, &s->rope_sin};
+                      &s->value_cache,  &s->key_scales, &s->value_scales, &s->key_offsets, &s->value_offsets, &s->rope_cos, &s->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -78,7 +78,8 @@ int flx_fakequant_state_init(flx_fakequant_state *s, const flx_qmodel *qm, int m
         }
         s->kv_groups = c->head_dim / qm->kv.group_size;
         size_t scales = (size_t)c->n_layers * c->n_kv_heads * max_seq * (size_t)s->kv_groups;
-        if (!(s->key_scales = alloc_floats(scales, err)) || !(s->value_scales = alloc_floats(scales, err))) {
+        if (!(s->key_scales = alloc_floats(scales, err)) || !(s->value_scales = alloc_floats(scales, err)) ||
+            !(s->key_offsets = alloc_floats(scales, err)) || !(s->value_offsets = alloc_floats(scales, err))) {
             flx_fakequant_state_free(s);
             return -1;
         }
@@ -164,20 +165,40 @@ static void fake_quant_static_i8(float *x, int n, float scale) {
     }
 }
 
-/* Dynamic symmetric quantization of one head's row x [hd]: per group of
- * kv->group_size channels, scale = clip * max|x| / qmax (1 for an all-zero
- * group). Writes the integer codes (as floats) and the group scales. */
-static void quant_kv_row(float *codes, float *scales, const float *x, int hd, const flx_kv_quant *kv) {
-    float qmax = (float)((1 << (kv->bits - 1)) - 1);
+/* Dynamic quantization of one head's row x [hd] per group of
+ * kv->group_size channels. Symmetric: scale = clip * max|x| / qmax (1 for
+ * an all-zero group), offset 0. Asymmetric: the clipped min..max range in
+ * 2^bits - 1 steps, codes shifted down by 2^(bits-1) so that they fit a
+ * signed byte, offset = min + scale * 2^(bits-1). Writes the codes (as
+ * floats), the group scales and the group offsets. */
+static void quant_kv_row(float *codes, float *scales, float *offsets, const float *x, int hd,
+                         const flx_kv_quant *kv) {
+    float qmax = (float)((1 << (kv->bits - 1)) - 1), levels = (float)((1 << kv->bits) - 1);
+    float half = (float)(1 << (kv->bits - 1));
     for (int g = 0; g < hd / kv->group_size; g++) {
         const float *xg = x + g * kv->group_size;
+        float *cg = codes + g * kv->group_size;
+        if (kv->asymmetric) {
+            float lo = xg[0], hi = xg[0];
+            for (int i = 1; i < kv->group_size; i++) {
+                lo = fminf(lo, xg[i]);
+                hi = fmaxf(hi, xg[i]);
+            }
+            lo *= kv->clip;
+            hi *= kv->clip;
+            float scale = hi > lo ? (hi - lo) / levels : 1.0f;
+            scales[g] = scale;
+            offsets[g] = lo + scale * half;
+            for (int i = 0; i < kv->group_size; i++) cg[i] = clampf(roundf((xg[i] - lo) / scale), 0.0f, levels) - half;
+            continue;
+        }
         float m = 0.0f;
         for (int i = 0; i < kv->group_size; i++) m = fmaxf(m, fabsf(xg[i]));
         m *= kv->clip;
         float scale = m > 0.0f ? m / qmax : 1.0f;
         scales[g] = scale;
-        for (int i = 0; i < kv->group_size; i++)
-            codes[g * kv->group_size + i] = clampf(roundf(xg[i] / scale), -qmax, qmax);
+        offsets[g] = 0.0f;
+        for (int i = 0; i < kv->group_size; i++) cg[i] = clampf(roundf(xg[i] / scale), -qmax, qmax);
     }
 }
 
@@ -324,6 +345,8 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             int n_groups = s->kv_groups, gs = qm->kv.group_size;
             const float *ks = dynamic ? s->key_scales + ((size_t)l * c->n_kv_heads + kv) * s->max_seq * n_groups : NULL;
             const float *vs = dynamic ? s->value_scales + ((size_t)l * c->n_kv_heads + kv) * s->max_seq * n_groups : NULL;
+            const float *kz = dynamic ? s->key_offsets + ((size_t)l * c->n_kv_heads + kv) * s->max_seq * n_groups : NULL;
+            const float *vz = dynamic ? s->value_offsets + ((size_t)l * c->n_kv_heads + kv) * s->max_seq * n_groups : NULL;
             float q_scale = quantized ? ql->q_scale[h] : 1.0f, k_scale = quantized ? ql->k_scale[kv] : 1.0f;
             float v_scale = quantized ? ql->v_scale[kv] : 1.0f;
             float score_scale = (q_scale * k_scale) / sqrtf((float)hd);
@@ -332,11 +355,17 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             for (int p = 0; p < n_ctx; p++) {
                 const float *k = kc + (size_t)p * hd;
                 if (dynamic) {
+                    /* Per group: sum of code products and of query codes, both exact. */
                     float sum = 0.0f;
                     for (int g = 0; g < n_groups; g++) {
-                        double acc = 0.0;
-                        for (int d = g * gs; d < (g + 1) * gs; d++) acc += (double)roundf(q[d] / q_scale) * (double)k[d];
-                        sum += (float)acc * ks[(size_t)p * n_groups + g];
+                        double acc = 0.0, q_codes = 0.0;
+                        for (int d = g * gs; d < (g + 1) * gs; d++) {
+                            double qc = (double)roundf(q[d] / q_scale);
+                            acc += qc * (double)k[d];
+                            q_codes += qc;
+                        }
+                        size_t at = (size_t)p * n_groups + g;
+                        sum += (float)acc * ks[at] + (float)q_codes * kz[at];
                     }
                     att[p] = sum * q_dyn_scale;
                 } else if (quantized) {
@@ -366,8 +395,10 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
                 if (dynamic) {
                     /* Float sum in key order of each code product times its key's scale. */
                     float acc = 0.0f;
-                    for (int p = 0; p < n_ctx; p++)
-                        acc += att[p] * vc[(size_t)p * hd + d] * vs[(size_t)p * n_groups + d / gs];
+                    for (int p = 0; p < n_ctx; p++) {
+                        size_t at = (size_t)p * n_groups + d / gs;
+                        acc += att[p] * vc[(size_t)p * hd + d] * vs[at] + att[p] * vz[at];
+                    }
                     out[d] = acc * prob_scale;
                     continue;
                 }
@@ -490,8 +521,9 @@ int flx_fakequant_forward(const flx_qmodel *qm, flx_fakequant_state *s, const in
                 size_t row = ((size_t)l * c->n_kv_heads + h) * s->max_seq + pos + t;
                 const float *k = s->k + (size_t)t * kv_dim + (size_t)h * hd, *v = s->v + (size_t)t * kv_dim + (size_t)h * hd;
                 if (kv_dynamic) {
-                    quant_kv_row(s->key_cache + row * hd, s->key_scales + row * s->kv_groups, k, hd, &qm->kv);
-                    quant_kv_row(s->value_cache + row * hd, s->value_scales + row * s->kv_groups, v, hd, &qm->kv);
+                    size_t g0 = row * s->kv_groups;
+                    quant_kv_row(s->key_cache + row * hd, s->key_scales + g0, s->key_offsets + g0, k, hd, &qm->kv);
+                    quant_kv_row(s->value_cache + row * hd, s->value_scales + g0, s->value_offsets + g0, v, hd, &qm->kv);
                 } else {
                     memcpy(s->key_cache + row * hd, k, (size_t)hd * sizeof(float));
                     memcpy(s->value_cache + row * hd, v, (size_t)hd * sizeof(float));

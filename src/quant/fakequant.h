@@ -51,6 +51,8 @@ typedef struct flx_fakequant_state {
     int kv_groups;      /* dynamic KV cache: scales per row, head_dim / group_size; else 0 */
     float *key_scales;  /* [n_layers][n_kv_heads][max_seq][kv_groups] when dynamic, else NULL */
     float *value_scales;/* as key_scales, for V */
+    float *key_offsets; /* as key_scales: the group offsets, 0 when symmetric */
+    float *value_offsets;
     float *rope_cos;    /* [max_seq][rope_dim/2] */
     float *rope_sin;    /* [max_seq][rope_dim/2] */
 } flx_fakequant_state;

@@ -54,14 +54,15 @@ typedef struct flx_act_quant {
 
 /* KV-cache quantizer. Static: INT8 codes with the calibrated per-head
  * k_scale and v_scale of each layer. Dynamic: every K and V row of a head
- * is quantized when it is written, symmetric, with one scale per group of
- * group_size channels (group_size divides head_dim; head_dim is one scale
+ * is quantized when it is written, with one scale (and offset, when
+ * asymmetric) per group of group_size channels (group_size divides head_dim; head_dim is one scale
  * per head and token). */
 typedef struct flx_kv_quant {
     bool dynamic;
     bool per_layer;   /* one calibrated Q scale, and K and V scale when static, for all heads of a layer */
     int bits;         /* 8 when static; 4 or 8 when dynamic */
     int group_size;   /* dynamic only */
+    bool asymmetric;  /* dynamic only: min/max range with an offset per group, else symmetric */
     float clip;       /* dynamic only: clip ratio in (0, 1] of each group's max |x| */
 } flx_kv_quant;
 

@@ -17,12 +17,13 @@
  * offline, R4 as the only online rotation, INT4 weights everywhere, the LM
  * head included, static INT8 Q, K and V with one scale per layer. quarot-w4a4kv4 and spinquant-w4a4kv4 follow those
  * papers: R1 and R2 offline (randomized Hadamard, or learned matrices from
- * a SpinQuant rotation file), R3 and R4 online, GPTQ W4, symmetric A4 per
- * token with clip 0.9, a 4-bit dynamic KV cache with one scale per head and
- * token, and a 16-bit LM head where those papers keep it in float.
+ * a SpinQuant rotation file), R3 and R4 online, GPTQ W4, A4 per token
+ * (QuaRot: symmetric with clip 0.9; SpinQuant: asymmetric), a 4-bit
+ * asymmetric dynamic KV cache with one scale and offset per head and token,
+ * and a 16-bit LM head where those papers keep it in float.
  * spinquant-learned-w4a4 is spinquant-w4a4kv4 with the static INT8 KV
  * cache and the asymmetric A4 of flexllm-hw. */
-#define KV4_PER_HEAD {.dynamic = true, .bits = 4, .group_size = 0, .clip = 1.0f}
+#define KV4_PER_HEAD {.dynamic = true, .bits = 4, .group_size = 0, .asymmetric = true, .clip = 1.0f}
 static const flx_recipe recipes[] = {
     {.name = "w8a8", .weight_bits = 8, .act = {8, false, 1.0f}, .lm_head_weight_bits = 16,
      .lm_head_act = {8, true, 1.0f}},
@@ -82,7 +83,7 @@ static const flx_recipe recipes[] = {
      .kv = KV4_PER_HEAD},
     {.name = "spinquant-w4a4kv4",
      .weight_bits = 4,
-     .act = {4, false, 0.9f},
+     .act = {4, true, 1.0f},
      .lm_head_weight_bits = 16,
      .lm_head_act = {8, true, 1.0f},
      .quantizer = FLX_QUANTIZER_GPTQ,
