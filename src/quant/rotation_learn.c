@@ -162,8 +162,10 @@ int flx_rotation_learn(flx_rotation_file *out, const flx_model *model, const flx
     if (rc == 0) rc = objective(&l, out, &best, err);
     res->start_kl = best;
     res->positions = l.positions;
-    if (rc == 0 && opt->log)
+    if (rc == 0 && opt->log) {
         fprintf(opt->log, "start    KL %.6f nats over %ld positions\n", best, l.positions);
+        fflush(opt->log);
+    }
 
     uint64_t rng = opt->seed ^ 0x9e3779b97f4a7c15ull;
     for (int step = 0; rc == 0 && step < opt->steps; step++) {
@@ -190,9 +192,11 @@ int flx_rotation_learn(flx_rotation_file *out, const flx_model *model, const flx
                 memcpy(q, saved, (size_t)n * n * sizeof *q);
             }
         }
-        if (rc == 0 && opt->log && ((step + 1) % 25 == 0 || step + 1 == opt->steps))
+        if (rc == 0 && opt->log && ((step + 1) % 25 == 0 || step + 1 == opt->steps)) {
             fprintf(opt->log, "step %4d KL %.6f nats, %d accepted, angle %.3f\n", step + 1, best, res->accepted,
                     angle);
+            fflush(opt->log);
+        }
     }
     res->final_kl = best;
     free(saved);
