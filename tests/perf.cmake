@@ -66,3 +66,9 @@ foreach(entry ${perf_cli_tests})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "${FLEXLLM_PERF_ENV}")
 endforeach()
 set_tests_properties(perf_cli_estimate_dse_best PROPERTIES DEPENDS perf_cli_dse)
+# An asymmetric INT4 cache adds a 4-byte offset per group: 32 + 4 + 4 = 40
+# bytes per head row, so decode reads 16 x 2 x 32 x 4097 x 40 = 167813120.
+flexllm_cli_test(cli_estimate_kv_int4_asym 0 "KV cache: +dynamic INT4 in groups of 64, asymmetric, 40 bytes per cached head row; decode reads 167813120 bytes"
+                 estimate --target u280 --workload 2048:2 --kv int4 --kv-asymmetric)
+flexllm_cli_test(cli_estimate_kv_asym_static 2 "--kv-asymmetric applies to --kv int4 or int8"
+                 estimate --target u280 --workload 2048:2 --kv-asymmetric)

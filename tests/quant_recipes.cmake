@@ -20,7 +20,7 @@ set_tests_properties(cli_ppl_quarot_accel PROPERTIES FIXTURES_REQUIRED quarot_ar
 flexllm_cli_test(cli_quantize_kv_group_bad 2 "quantizes the KV cache in groups of 3, which does not divide head_dim 8"
   quantize --model ${qr_model} --tokenizer ${qr_tok} --recipe w4a4-rtn --kv int8 --kv-group 3 --calib ${qr_calib}
            -o @TMP@/x.safetensors)
-flexllm_cli_test(cli_quantize_kv_bad 2 "invalid value 'int2' for --kv: expected static, int4 or int8"
+flexllm_cli_test(cli_quantize_kv_bad 2 "invalid value 'int2' for --kv: expected static, static-layer, int4 or int8"
   quantize --model ${qr_model} --recipe w4a4-rtn --kv int2 --calib ${qr_calib} -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_kv_group_static 2 "--kv-group, --kv-clip and --kv-\\(a\\)symmetric need a dynamic KV cache, but recipe w4a4-rtn"
   quantize --model ${qr_model} --recipe w4a4-rtn --kv-group 4 --calib ${qr_calib} -o @TMP@/x.safetensors)

@@ -128,8 +128,8 @@ static void check_report(const flx_qmodel *qm, const int32_t *tokens) {
  * worked out by hand. Per layer and step, the K and V rows of n_kv_heads
  * are written, and every query head reads the K and V rows of all its
  * keys. A row contains head_dim codes of `bits` bits and one float per
- * group. */
-static void check_kv_bytes(const flx_qmodel *qm, int bits, int groups) {
+ * group, two (scale and offset) when the cache is asymmetric. */
+static void check_kv_bytes(const flx_qmodel *qm, int bits, int groups, int asymmetric) {
     flx_error err;
     flx_accel_config cfg;
     CHECK_INT_EQ(flx_accel_config_get("tiny", &cfg, &err), 0);
@@ -137,7 +137,7 @@ static void check_kv_bytes(const flx_qmodel *qm, int bits, int groups) {
     flx_perf_model_from_qmodel(qm, &m);
     CHECK(flx_perf_model_validate(&m, &err) == 0);
     const flx_config *c = &qm->config;
-    uint64_t row = (uint64_t)c->head_dim * bits / 8 + 4 * (uint64_t)groups, keys = 0;
+    uint64_t row = (uint64_t)c->head_dim * bits / 8 + (asymmetric ? 8 : 4) * (uint64_t)groups, keys = 0;
     flx_counters dec;
     memset(&dec, 0, sizeof dec);
     for (int t = 0; t < N_DECODE; t++) {
@@ -171,8 +171,8 @@ static void run_quantized_cases(flx_model *model, const int32_t *tokens) {
     const struct {
         const char *recipe;
         int kv_bits, kv_group; /* 0: the recipe's KV cache */
-        int expect_bits, expect_groups;
-    } cases[] = {{"quarot-w4a4kv4", 0, 0, 4, 1}, {"w4a4-rtn", 8, 4, 8, 2}};
+        int expect_bits, expect_groups, expect_asymmetric;
+    } cases[] = {{"quarot-w4a4kv4", 0, 0, 4, 1, 1}, {"w4a4-rtn", 8, 4, 8, 2, 0}};
     const char *configs[] = {"tiny", "small", "u280-ref"};
 
     for (size_t r = 0; r < sizeof cases / sizeof cases[0]; r++) {
@@ -204,7 +204,7 @@ static void run_quantized_cases(flx_model *model, const int32_t *tokens) {
         CHECK(m.kv_dynamic);
 
         for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) run_case(&q.qm, configs[c], tokens);
-        check_kv_bytes(&q.qm, cases[r].expect_bits, cases[r].expect_groups);
+        check_kv_bytes(&q.qm, cases[r].expect_bits, cases[r].expect_groups, cases[r].expect_asymmetric);
         flx_quantized_free(&q);
     }
     free(calib);

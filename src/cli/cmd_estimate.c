@@ -34,13 +34,15 @@ static const char usage[] =
     "                      token with a float scale per group of channels\n"
     "  --kv-group N        channels per scale of --kv int4/int8; divides head_dim\n"
     "                      (default head_dim: one scale per head row)\n"
+    "  --kv-asymmetric     --kv int4/int8 with a float offset per group besides the\n"
+    "                      scale (the QuaRot and SpinQuant recipes)\n"
     "  --r3                add R3, the Walsh-Hadamard transform of every Q and K head\n"
     "                      (--kv, --kv-group and --r3 apply to FPGA devices)\n"
     "  --json              print one JSON object instead of text\n";
 
 typedef struct estimate_cli {
     const char *target, *workload, *config, *shape, *kv, *kv_group;
-    int json, r3;
+    int json, r3, kv_asymmetric;
 } estimate_cli;
 
 /* Returns 0, 1 after --help, or -1 on an invalid option (message printed). */
@@ -53,8 +55,16 @@ static int parse_options(int argc, char **argv, estimate_cli *o) {
             fputs(usage, stdout);
             return 1;
         }
-        if (!strcmp(a, "--json") || !strcmp(a, "--r3")) {
-            *(a[2] == 'j' ? &o->json : &o->r3) = 1;
+        if (!strcmp(a, "--json")) {
+            o->json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--r3")) {
+            o->r3 = 1;
+            continue;
+        }
+        if (!strcmp(a, "--kv-asymmetric")) {
+            o->kv_asymmetric = 1;
             continue;
         }
         const char **target = !strcmp(a, "--target")        ? &o->target
@@ -106,6 +116,11 @@ static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
     m->kv_dynamic = bits != 0;
     m->kv_bits = bits ? bits : 8;
     m->kv_group_size = bits ? (int)group : 0;
+    if (o->kv_asymmetric && bits == 0) {
+        fprintf(stderr, "flexllm estimate: --kv-asymmetric applies to --kv int4 or int8, not to the static cache\n");
+        return -1;
+    }
+    m->kv_asymmetric = o->kv_asymmetric != 0;
     m->r3 = o->r3 != 0;
     return 0;
 }
@@ -113,7 +128,8 @@ static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
 /* "static INT8" or "dynamic INT4 in groups of 64". */
 static void describe_kv(const flx_perf_model *m, char *out, size_t size) {
     if (m->kv_dynamic)
-        snprintf(out, size, "dynamic INT%d in groups of %d", m->kv_bits, m->kv_group_size);
+        snprintf(out, size, "dynamic INT%d in groups of %d%s", m->kv_bits, m->kv_group_size,
+                 m->kv_asymmetric ? ", asymmetric" : "");
     else
         snprintf(out, size, "static INT8");
 }

@@ -141,11 +141,12 @@ int flx_accel_decode(flx_accel *a, int32_t token, int pos, float *logits, flx_er
         flx_counters_add_kernel(cnt, FLX_KERNEL_ROPE, 2,
                                 flx_cost_elementwise((c->n_heads + c->n_kv_heads) * half, bp));
         if (qm->online_hadamard_qk) {
-            /* R3 on every Q and K head. */
+            /* R3 on every Q and K head, on the HP head lanes in turn. */
             flx_accel_hadamard_heads(a, a->dec_k, c->n_kv_heads);
             flx_accel_hadamard_heads(a, a->dec_q, c->n_heads);
-            flx_counters_add_kernel(cnt, FLX_KERNEL_FWHT, (uint64_t)(c->n_heads + c->n_kv_heads),
-                                    (uint64_t)(c->n_heads + c->n_kv_heads) * flx_cost_fwht(c->head_dim, 1));
+            uint64_t qk_heads = (uint64_t)(c->n_heads + c->n_kv_heads), hp = (uint64_t)a->cfg.decode.hp;
+            flx_counters_add_kernel(cnt, FLX_KERNEL_FWHT, qk_heads,
+                                    ((qk_heads + hp - 1) / hp) * flx_cost_fwht(c->head_dim, 1));
         }
         append_kv(a, l, pos);
         attention(a, l, pos);

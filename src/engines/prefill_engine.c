@@ -288,7 +288,9 @@ int flx_accel_prefill(flx_accel *a, const int32_t *tokens, int n, int pos0, floa
             for (long t = 0; t < n; t++)
                 flx_rotate_dense_kernel(qm->r4_matrix, c->ffn_dim, b.gate + t * c->ffn_dim, b.up + t * c->ffn_dim);
             prefill_elementwise(a, n, c->ffn_dim, FLX_KERNEL_ROTATE_DENSE, &timing);
-            flx_counters_add_bytes(cnt, FLX_PORT_PARAMS, (uint64_t)c->ffn_dim * c->ffn_dim * sizeof(float), 0);
+            /* The matrix streams once per token block. */
+            uint64_t n_blocks = (uint64_t)((n + p->tp - 1) / p->tp);
+            flx_counters_add_bytes(cnt, FLX_PORT_PARAMS, n_blocks * c->ffn_dim * c->ffn_dim * sizeof(float), 0);
             down_in = b.up;
         } else if (qm->online_hadamard_ffn) {
             int log2n = 0;

@@ -132,7 +132,7 @@ double flx_perf_decode_seconds(const flx_device *dev, const flx_accel_config *cf
                       flx_cost_elementwise((s->n_heads + s->n_kv_heads) * (s->rope_dim / 2), d->bp) +
                       4 * flx_cost_elementwise(kv_dim, d->hp) + rounds * flx_cost_elementwise(s->head_dim, 1) +
                       2 * flx_cost_elementwise(dim, d->bp) + flx_cost_elementwise(s->ffn_dim, d->bp) +
-                      (m->r3 ? qk_heads * flx_cost_fwht(s->head_dim, 1) : 0) +
+                      (m->r3 ? ceil_div(qk_heads, (uint64_t)d->hp) * flx_cost_fwht(s->head_dim, 1) : 0) +
                       (m->online_hadamard && !m->r4_dense ? flx_cost_fwht(s->ffn_dim, d->bp) : 0);
     layer_s += (double)vector / f;
     if (m->r4_dense) {

@@ -85,7 +85,8 @@ uint64_t flx_perf_kv_row_bytes(const flx_perf_model *m) {
     uint64_t head_dim = (uint64_t)m->shape.head_dim;
     if (!m->kv_dynamic) return head_dim;
     uint64_t groups = head_dim / (uint64_t)m->kv_group_size;
-    return ceil_div(head_dim * (uint64_t)m->kv_bits, 8) + groups * sizeof(float);
+    uint64_t per_group = m->kv_asymmetric ? 2 * sizeof(float) : sizeof(float);
+    return ceil_div(head_dim * (uint64_t)m->kv_bits, 8) + groups * per_group;
 }
 
 uint64_t flx_perf_decode_stream_bytes(int d_in, int n_rows, int wp, int bits) {
@@ -142,7 +143,10 @@ void flx_perf_count_decode_token(const flx_perf_model *m, const flx_accel_config
         count_decode_linear(d, dim, kv_dim, wb, c);
         count_decode_linear(d, dim, q_dim, wb, c);
         flx_counters_add_kernel(c, FLX_KERNEL_ROPE, 2, flx_cost_elementwise((s->n_heads + s->n_kv_heads) * half, d->bp));
-        if (m->r3) flx_counters_add_kernel(c, FLX_KERNEL_FWHT, qk_heads, qk_heads * flx_cost_fwht(s->head_dim, 1));
+        /* R3: the HP head lanes take the Q and K heads in turn. */
+        if (m->r3)
+            flx_counters_add_kernel(c, FLX_KERNEL_FWHT, qk_heads,
+                                    ((qk_heads + (uint64_t)d->hp - 1) / (uint64_t)d->hp) * flx_cost_fwht(s->head_dim, 1));
 
         /* K and V rows into the cache. */
         flx_counters_add_kernel(c, kv_quant, 2, 2 * flx_cost_elementwise(kv_dim, d->hp));
@@ -302,9 +306,8 @@ void flx_perf_count_prefill(const flx_perf_model *m, const flx_accel_config *cfg
         flx_counters_add_kernel(c, FLX_KERNEL_SILU_GATE, un, layer.module[FLX_PM_SILU]);
         if (m->r4_dense) {
             flx_counters_add_kernel(c, FLX_KERNEL_ROTATE_DENSE, un, layer.module[FLX_PM_ROTATE_DENSE]);
-            /* NOTE: the prefill engine charges the matrix once per layer, although a
-             * matrix this large would be re-streamed for every token block. */
-            flx_counters_add_bytes(c, FLX_PORT_PARAMS, (uint64_t)s->ffn_dim * s->ffn_dim * sizeof(float), 0);
+            /* The matrix streams once per token block. */
+            flx_counters_add_bytes(c, FLX_PORT_PARAMS, unb * (uint64_t)s->ffn_dim * s->ffn_dim * sizeof(float), 0);
         } else if (m->online_hadamard) {
             flx_counters_add_kernel(c, FLX_KERNEL_FWHT, un, layer.module[FLX_PM_FWHT]);
         }

@@ -26,6 +26,7 @@ typedef struct flx_perf_model {
     bool kv_dynamic;      /* per-token KV quantizer, else the static INT8 one */
     int kv_bits;          /* KV code width: 8 when static, 4 or 8 when dynamic */
     int kv_group_size;    /* dynamic only: channels per scale, divides head_dim */
+    bool kv_asymmetric;   /* dynamic only: an offset per group besides the scale */
 } flx_perf_model;
 
 /* Fills m from a model name known to `flexllm synth` (llama-3.2-1b, ...)
@@ -38,7 +39,8 @@ int flx_perf_model_get(const char *name_or_path, flx_perf_model *m, flx_error *e
 int flx_perf_model_validate(const flx_perf_model *m, flx_error *err);
 
 /* Bytes of one cached K or V row of one head: head_dim codes of kv_bits,
- * plus a float scale per group when dynamic. */
+ * plus a float scale per group when dynamic and a float offset per group
+ * when also asymmetric. */
 uint64_t flx_perf_kv_row_bytes(const flx_perf_model *m);
 
 /* Adds to c what the decode engine records for one token at position pos

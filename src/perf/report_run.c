@@ -21,6 +21,7 @@ void flx_perf_model_from_qmodel(const flx_qmodel *qm, flx_perf_model *m) {
     m->kv_dynamic = qm->kv.dynamic;
     m->kv_bits = qm->kv.dynamic ? qm->kv.bits : 8;
     m->kv_group_size = 0;
+    m->kv_asymmetric = qm->kv.dynamic && qm->kv.asymmetric;
     if (qm->kv.dynamic) {
         /* A group size of 0 in a recipe means one scale per head row. */
         m->kv_group_size = qm->kv.group_size > 0 ? qm->kv.group_size : qm->config.head_dim;
