@@ -198,6 +198,8 @@ int flx_rtn_clip_quantize(const float *w, int d_out, int d_in, const flx_weight_
 
 int flx_qweights_to_qlinear(const flx_qweights *qw, flx_qlinear *out, flx_qmodel *owner, const char *name,
                             flx_error *err) {
+    /* NOTE: per-group weights would need one scale per group in the linear
+     * arrays' dequantizer and in the artifact; neither exists yet. */
     if (qw->format.group_size != 0 || qw->format.asymmetric)
         return flx_fail(err,
                         "%s: the engines take only per-channel symmetric weights, not %s weights with "
