@@ -64,3 +64,29 @@ flexllm_cli_test(cli_accel_generate_bad_target 2 "no-such-board"
 flexllm_cli_test(cli_generate_target_needs_accel 2 "--target needs --engine accel"
                  generate --model ${stories_bin} --tokenizer ${stories_tok} --target u280)
 set_tests_properties(cli_accel_generate_target cli_accel_generate_bad_target PROPERTIES FIXTURES_REQUIRED accel_artifact)
+
+# An artifact run with a different float model: a shape mismatch is an
+# error; a different checkpoint of the same shape gets a warning with --kl.
+flexllm_cli_test(cli_ppl_artifact_shape_mismatch 2 "the artifact's shape \\(dim 64, layers 5, heads 8/4, ffn 172, vocab 512\\) differs from the model .*one-layer\\.gguf \\(dim 64, layers 1"
+  ppl --model @TMP@/one-layer.gguf --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt
+      --ctx 64 --max-windows 1 --engine fakequant --quantized @TMP@/accel-w4a4.safetensors)
+set_tests_properties(cli_ppl_artifact_shape_mismatch PROPERTIES FIXTURES_REQUIRED "accel_artifact;one_layer_model")
+flexllm_cli_test(cli_synth_one_layer 0 "wrote" synth --arch stories260k --layers 1 -o @TMP@/one-layer.gguf)
+set_tests_properties(cli_synth_one_layer PROPERTIES FIXTURES_SETUP one_layer_model)
+flexllm_cli_test(cli_ppl_kl_other_model 0 "warning: .*accel-w4a4\\.safetensors was quantized from .*stories260K\\.bin, not from .*five-layers\\.gguf"
+  ppl --model @TMP@/five-layers.gguf --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt
+      --ctx 64 --max-windows 1 --engine fakequant --quantized @TMP@/accel-w4a4.safetensors --kl)
+set_tests_properties(cli_ppl_kl_other_model PROPERTIES FIXTURES_REQUIRED "accel_artifact;five_layer_model")
+flexllm_cli_test(cli_synth_five_layers 0 "wrote" synth --arch stories260k --seed 9 -o @TMP@/five-layers.gguf)
+set_tests_properties(cli_synth_five_layers PROPERTIES FIXTURES_SETUP five_layer_model)
+# An artifact whose context is shorter than the requested windows.
+flexllm_cli_test(cli_synth_short_context 0 "wrote" synth --arch stories260k --context 128 -o @TMP@/short-context.gguf)
+set_tests_properties(cli_synth_short_context PROPERTIES FIXTURES_SETUP short_context_model)
+flexllm_cli_test(cli_quantize_short_context 0 "wrote"
+  quantize --model @TMP@/short-context.gguf --tokenizer ${stories_tok} --recipe w8a8 --calib ${wiki} --calib-tokens 256
+           -o @TMP@/short-context.safetensors)
+set_tests_properties(cli_quantize_short_context PROPERTIES FIXTURES_REQUIRED short_context_model FIXTURES_SETUP short_context_artifact)
+flexllm_cli_test(cli_ppl_artifact_context 2 "short-context\\.safetensors: the artifact's context is 128 positions, below the 256 requested"
+  ppl --model @TMP@/five-layers.gguf --tokenizer ${stories_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt
+      --ctx 256 --max-windows 1 --engine fakequant --quantized @TMP@/short-context.safetensors)
+set_tests_properties(cli_ppl_artifact_context PROPERTIES FIXTURES_REQUIRED "short_context_artifact;five_layer_model")

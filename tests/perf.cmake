@@ -29,7 +29,7 @@ set(perf_cli_tests
   "perf_cli_estimate_kv_static|0|KV cache: +static INT8, 64 bytes per cached head row. decode reads 268500992 bytes and writes 32768 bytes|estimate,--target,u280,--workload,2048:2"
   "perf_cli_estimate_kv_int4|0|KV cache: +dynamic INT4 in groups of 64, 36 bytes per cached head row. decode reads 151031808 bytes and writes 18432 bytes|estimate,--target,u280,--workload,2048:2,--kv,int4"
   "perf_cli_estimate_kv_int8_group_r3|0|\"kv_cache\": \"dynamic INT8 in groups of 16\", \"kv_row_bytes\": 80, \"decode_kv_bytes_read\": 335626240, \"decode_kv_bytes_written\": 40960, \"r3\": true|estimate,--target,u280,--workload,2048:2,--kv,int8,--kv-group,16,--r3,--json"
-  "perf_cli_estimate_bad_kv|2|invalid value 'int2' for --kv: expected static, int4 or int8|estimate,--target,u280,--workload,8:8,--kv,int2"
+  "perf_cli_estimate_bad_kv|2|invalid value 'int2' for --kv: expected static, static-layer, int4 or int8|estimate,--target,u280,--workload,8:8,--kv,int2"
   "perf_cli_estimate_bad_kv_group|2|invalid value '48' for --kv-group: it must divide head_dim 64 of llama-3.2-1b|estimate,--target,u280,--workload,8:8,--kv,int4,--kv-group,48"
   "perf_cli_estimate_zero_kv_group|2|invalid value '0' for --kv-group: expected an integer from 1 to 64|estimate,--target,u280,--workload,8:8,--kv,int4,--kv-group,0"
   "perf_cli_estimate_static_kv_group|2|--kv-group 16 needs --kv int4 or int8|estimate,--target,u280,--workload,8:8,--kv-group,16"
@@ -72,3 +72,5 @@ flexllm_cli_test(cli_estimate_kv_int4_asym 0 "KV cache: +dynamic INT4 in groups 
                  estimate --target u280 --workload 2048:2 --kv int4 --kv-asymmetric)
 flexllm_cli_test(cli_estimate_kv_asym_static 2 "--kv-asymmetric applies to --kv int4 or int8"
                  estimate --target u280 --workload 2048:2 --kv-asymmetric)
+flexllm_cli_test(cli_estimate_gpu_ignores_kv 0 "warning: --kv, --kv-group, --kv-asymmetric and --r3 apply to FPGA devices"
+                 estimate --target a100-40gb --workload 8:8 --kv int4)

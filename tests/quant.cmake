@@ -50,3 +50,13 @@ flexllm_cli_test(cli_quantize_bad_act_bits 2 "invalid value '6' for --act-bits: 
   quantize --model ${quant_model} --recipe w8a8 --act-bits 6 --calib ${quant_calib} -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_bad_act_clip 2 "invalid value '0' for --act-clip"
   quantize --model ${quant_model} --recipe w8a8 --act-clip 0 --calib ${quant_calib} -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_calib_not_utf8 2 "tok512\\.bin: not UTF-8 text \\(invalid byte at offset [0-9]+\\)"
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --calib ${quant_tok} -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_seed_without_rotation 2 "recipe w8a8 has no seeded rotation for this model"
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w8a8 --seed 5 --calib ${quant_calib}
+           -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_act_sym_asym 2 "--act-symmetric and --act-asymmetric exclude each other"
+  quantize --model ${quant_model} --recipe w8a8 --act-symmetric --act-asymmetric --calib ${quant_calib}
+           -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_learn_rotations_calib_not_utf8 2 "tok512\\.bin: not UTF-8 text"
+  learn-rotations --model ${quant_model} --tokenizer ${quant_tok} --calib ${quant_tok} -o @TMP@/x.safetensors)

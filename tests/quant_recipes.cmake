@@ -17,7 +17,7 @@ flexllm_cli_test(cli_ppl_quarot_accel 0 "ppl      [0-9]+\\.[0-9]+"
   ppl --model ${qr_model} --tokenizer ${qr_tok} --text @DATA@/text/tinystories/tinystories_valid_first1000_clean.txt
       --ctx 128 --max-windows 2 --engine accel --quantized @TMP@/stories260K-quarot.safetensors)
 set_tests_properties(cli_ppl_quarot_accel PROPERTIES FIXTURES_REQUIRED quarot_artifact)
-flexllm_cli_test(cli_quantize_kv_group_bad 2 "quantizes the KV cache in groups of 3, which does not divide head_dim 8"
+flexllm_cli_test(cli_quantize_kv_group_bad 2 "KV-cache group size 3 does not divide head_dim 8; pick a divisor of 8"
   quantize --model ${qr_model} --tokenizer ${qr_tok} --recipe w4a4-rtn --kv int8 --kv-group 3 --calib ${qr_calib}
            -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_quantize_kv_bad 2 "invalid value 'int2' for --kv: expected static, static-layer, int4 or int8"

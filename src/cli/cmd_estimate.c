@@ -13,8 +13,8 @@ int flx_cmd_estimate(int argc, char **argv);
 
 static const char usage[] =
     "usage: flexllm estimate --target DEVICE --workload IN:OUT [--config NAME|FILE]\n"
-    "                        [--model-shape NAME|CONFIG.json] [--kv static|int4|int8]\n"
-    "                        [--kv-group N] [--r3] [--json]\n"
+    "                        [--model-shape NAME|CONFIG.json] [--kv static|static-layer|int4|int8]\n"
+    "                        [--kv-group N] [--kv-asymmetric] [--r3] [--json]\n"
     "\n"
     "Models a run of IN prompt tokens and OUT generated tokens on DEVICE: prefill\n"
     "latency, decode tokens/s, end-to-end latency, energy per token, resources per\n"
@@ -30,7 +30,8 @@ static const char usage[] =
     "  --model-shape M     llama-3.2-1b (default) or another flexllm synth shape, or a\n"
     "                      Hugging Face config.json; 4-bit weights and activations\n"
     "  --kv Q              KV cache: static (default; INT8 with one static scale per\n"
-    "                      head, the reference design), or int4 / int8 quantized per\n"
+    "                      head or, as static-layer, per layer: the same bytes), or\n"
+    "                      int4 / int8 quantized per\n"
     "                      token with a float scale per group of channels\n"
     "  --kv-group N        channels per scale of --kv int4/int8; divides head_dim\n"
     "                      (default head_dim: one scale per head row)\n"
@@ -91,9 +92,13 @@ static int parse_options(int argc, char **argv, estimate_cli *o) {
 /* Sets the KV-cache quantizer and R3 of m from --kv, --kv-group and --r3.
  * Returns -1 after printing why the values are invalid for m's shape. */
 static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
-    int bits = !strcmp(o->kv, "static") ? 0 : !strcmp(o->kv, "int4") ? 4 : !strcmp(o->kv, "int8") ? 8 : -1;
+    int bits = -1;
+    if (!strcmp(o->kv, "static") || !strcmp(o->kv, "static-layer")) bits = 0;
+    if (!strcmp(o->kv, "int4")) bits = 4;
+    if (!strcmp(o->kv, "int8")) bits = 8;
     if (bits < 0) {
-        fprintf(stderr, "flexllm estimate: invalid value '%s' for --kv: expected static, int4 or int8\n", o->kv);
+        fprintf(stderr, "flexllm estimate: invalid value '%s' for --kv: expected static, static-layer, int4 or int8\n",
+                o->kv);
         return -1;
     }
     int head_dim = m->shape.head_dim;
@@ -309,6 +314,9 @@ int flx_cmd_estimate(int argc, char **argv) {
         return FLX_EXIT_BAD_INPUT;
     }
     if (apply_quant_options(&o, &m) != 0) return FLX_EXIT_BAD_INPUT;
+    if (dev.kind == FLX_DEVICE_GPU && (strcmp(o.kv, "static") || o.kv_group || o.r3 || o.kv_asymmetric))
+        fprintf(stderr, "flexllm estimate: warning: --kv, --kv-group, --kv-asymmetric and --r3 apply to FPGA "
+                        "devices; %s prints its published baseline without them\n", dev.name);
     if (dev.kind == FLX_DEVICE_GPU) {
         print_gpu(&dev, &m, w, o.json);
         return FLX_EXIT_OK;

@@ -8,6 +8,7 @@
 #include "cli/loaded_model.h"
 #include "common/mapped_file.h"
 #include "quant/recipe.h"
+#include "tokenizer/utf8.h"
 #include "quant/rotation_learn.h"
 
 static const char *usage =
@@ -109,6 +110,13 @@ int flx_cmd_learn_rotations(int argc, char **argv) {
     char *text = flx_read_text_file(o.calib, &text_len, &err);
     if (!text) {
         fprintf(stderr, "flexllm learn-rotations: %s\n", err.msg);
+        return FLX_EXIT_BAD_INPUT;
+    }
+    size_t bad_offset;
+    if (!flx_utf8_valid(text, text_len, &bad_offset)) {
+        fprintf(stderr, "flexllm learn-rotations: %s: not UTF-8 text (invalid byte at offset %zu); pass a calibration text file\n",
+                o.calib, bad_offset);
+        free(text);
         return FLX_EXIT_BAD_INPUT;
     }
     flx_loaded_model lm;

@@ -149,6 +149,17 @@ static void print_json_string(const char *s) {
     putchar('"');
 }
 
+/* True when two checkpoint paths name different files once folders and
+ * extensions are dropped (model.bin and model.gguf count as one model). */
+static int different_models(const char *a, const char *b) {
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    a = sa ? sa + 1 : a;
+    b = sb ? sb + 1 : b;
+    const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
+    size_t la = da ? (size_t)(da - a) : strlen(a), lb = db ? (size_t)(db - b) : strlen(b);
+    return la != lb || strncmp(a, b, la) != 0;
+}
+
 int flx_cmd_ppl(int argc, char **argv) {
     ppl_options o;
     int prc = parse_options(argc, argv, &o);
@@ -207,6 +218,11 @@ int flx_cmd_ppl(int argc, char **argv) {
                 o.quantized, backend.vocab_size, o.model, c->vocab_size);
         goto done;
     }
+    if (o.kl && backend.source_model[0] && different_models(backend.source_model, o.model))
+        fprintf(stderr,
+                "flexllm ppl: warning: %s was quantized from %s, not from %s; the KL divergence compares different "
+                "models\n",
+                o.quantized, backend.source_model, o.model);
     if (o.kl) {
         if (flx_backend_open(&float_backend, FLX_ENGINE_REFERENCE, &lm.model, NULL, NULL, (int)o.ctx, (int)o.ctx,
                              &err) != 0) {

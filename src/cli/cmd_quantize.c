@@ -14,6 +14,7 @@
 #include "quant/calibrate.h"
 #include "quant/quantize_model.h"
 #include "quant/recipe.h"
+#include "tokenizer/utf8.h"
 
 static const char *usage_head =
     "usage: flexllm quantize --model PATH --recipe NAME --calib FILE -o OUT\n"
@@ -21,6 +22,7 @@ static const char *usage_head =
     "                        [--seed S] [--rotation-file PATH] [--act-bits N]\n"
     "                        [--act-symmetric | --act-asymmetric] [--act-clip R]\n"
     "                        [--kv MODE] [--kv-group N] [--kv-clip R]\n"
+    "                        [--kv-symmetric | --kv-asymmetric]\n"
     "\n"
     "Rotates a copy of a float checkpoint when the recipe asks for it, quantizes\n"
     "its weights per channel (round to nearest, or GPTQ with Hessians from the\n"
@@ -41,8 +43,9 @@ static const char *usage_tail =
     "  --act-clip R        activation clip ratio in (0, 1]\n"
     "  --kv MODE           KV cache instead of the recipe's: static (INT8, calibrated\n"
     "                      per-head scales), static-layer (INT8, one calibrated scale\n"
-    "                      per layer), int4 or int8 (dynamic, symmetric, one scale\n"
-    "                      per token and group)\n"
+    "                      per layer), int4 or int8 (dynamic: one scale, and an\n"
+    "                      offset when asymmetric, per token and group; symmetric\n"
+    "                      unless the recipe's or --kv-asymmetric says otherwise)\n"
     "  --kv-group N        channels per scale of a dynamic KV cache; N divides head_dim\n"
     "                      (default: the recipe's, else head_dim: one scale per head)\n"
     "  --kv-clip R         clip ratio in (0, 1] of a dynamic KV cache (default 1)\n"
@@ -53,7 +56,8 @@ static const char *usage_tail =
     "  --calib-tokens N    text tokens of FILE for the attention scales and the GPTQ\n"
     "                      Hessians (default 2048), run in windows of up to 512 positions\n"
     "  --seed S            seed of the recipe's random or Hadamard rotations: R1 uses\n"
-    "                      S, R2 of layer l uses S + 1 + l (default: the recipe's)\n"
+    "                      S, R2 of layer l uses S + 1 + l, a dense R4 S + 1 + layers\n"
+    "                      (default: the recipe's)\n"
     "  --rotation-file PATH  learned R1 and R2 (SpinQuant safetensors) for recipes\n"
     "                      with learned rotations\n"
     "  -o OUT              output artifact (.safetensors)\n";
@@ -78,8 +82,10 @@ static void print_usage(void) {
         const flx_recipe *r = flx_recipe_at(i);
         char quantizer[64];
         flx_recipe_quantizer_format(r, quantizer, sizeof quantizer);
-        printf("                        %-22s %d-bit weights, %d-bit %s activations,\n", r->name, r->weight_bits,
-               r->act.bits, act_kind(&r->act));
+        char clip[32] = "";
+        if (r->act.clip != 1.0f) snprintf(clip, sizeof clip, " (clip %g)", (double)r->act.clip);
+        printf("                        %-22s %d-bit weights, %d-bit %s activations%s,\n", r->name, r->weight_bits,
+               r->act.bits, act_kind(&r->act), clip);
         printf("                                               LM head %d-bit weights, %d-bit %s activations,\n",
                r->lm_head_weight_bits, r->lm_head_act.bits, act_kind(&r->lm_head_act));
         if (r->r1 == FLX_ROTATION_NONE && r->r2 == FLX_ROTATION_NONE && !r->r3 && !r->r4)
@@ -121,11 +127,21 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
             return -2;
         }
         if (!strcmp(a, "--kv-symmetric") || !strcmp(a, "--kv-asymmetric")) {
-            o->kv_asymmetric = !strcmp(a, "--kv-asymmetric");
+            int asym = !strcmp(a, "--kv-asymmetric");
+            if (o->kv_asymmetric >= 0 && o->kv_asymmetric != asym) {
+                fprintf(stderr, "flexllm quantize: --kv-symmetric and --kv-asymmetric exclude each other\n");
+                return -1;
+            }
+            o->kv_asymmetric = asym;
             continue;
         }
         if (!strcmp(a, "--act-symmetric") || !strcmp(a, "--act-asymmetric")) {
-            o->act_asymmetric = !strcmp(a, "--act-asymmetric");
+            int asym = !strcmp(a, "--act-asymmetric");
+            if (o->act_asymmetric >= 0 && o->act_asymmetric != asym) {
+                fprintf(stderr, "flexllm quantize: --act-symmetric and --act-asymmetric exclude each other\n");
+                return -1;
+            }
+            o->act_asymmetric = asym;
             continue;
         }
         if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") && strcmp(a, "--act-bits") &&
@@ -277,6 +293,13 @@ int flx_cmd_quantize(int argc, char **argv) {
     char *text = flx_read_text_file(o.calib, &text_len, &err);
     if (!text) {
         fprintf(stderr, "flexllm quantize: %s\n", err.msg);
+        return FLX_EXIT_BAD_INPUT;
+    }
+    size_t bad_offset;
+    if (!flx_utf8_valid(text, text_len, &bad_offset)) {
+        fprintf(stderr, "flexllm quantize: %s: not UTF-8 text (invalid byte at offset %zu); pass a calibration text file\n",
+                o.calib, bad_offset);
+        free(text);
         return FLX_EXIT_BAD_INPUT;
     }
     flx_loaded_model lm;

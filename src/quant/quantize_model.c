@@ -191,6 +191,14 @@ static int check_request(const flx_model *model, const flx_recipe *recipe, const
                         recipe->name);
     if (opt->max_calib_tokens <= 0)
         return flx_fail(err, "calibration token count %ld: expected a positive number", opt->max_calib_tokens);
+    bool seeded = recipe->r1 == FLX_ROTATION_HADAMARD || recipe->r1 == FLX_ROTATION_RANDOM ||
+                  recipe->r2 == FLX_ROTATION_HADAMARD || recipe->r2 == FLX_ROTATION_RANDOM ||
+                  (recipe->r4 && !flx_is_pow2(c->ffn_dim));
+    if (opt->override_seed && !seeded)
+        return flx_fail(err,
+                        "%s: a rotation seed was given, but recipe %s has no seeded rotation for this model "
+                        "(Walsh-Hadamard and learned rotations take no seed); drop --seed",
+                        model->path, recipe->name);
     return 0;
 }
 
@@ -218,7 +226,8 @@ int flx_quantize_model(flx_quantized *out, flx_model *model, const flx_recipe *r
     if (recipe->r4) {
         out->rotations.r4 = true;
         out->rotations.r4_size = model->config.ffn_dim;
-        if (!flx_is_pow2(model->config.ffn_dim) && make_dense_r4(&r4_dense, model->config.ffn_dim, recipe->r4_seed,
+        uint64_t r4_seed = opt->override_seed ? opt->seed + 1 + (uint64_t)model->config.n_layers : recipe->r4_seed;
+        if (!flx_is_pow2(model->config.ffn_dim) && make_dense_r4(&r4_dense, model->config.ffn_dim, r4_seed,
                                                                  &out->rotations, err) != 0) {
             flx_quantized_free(out);
             return -1;

@@ -32,7 +32,7 @@ typedef struct flx_quantize_options {
     int bos;                     /* start of every calibration window, or -1 */
     long max_calib_tokens;       /* text tokens for the attention scales and the Hessians */
     bool override_seed;          /* use seed instead of the recipe's rotation seeds */
-    uint64_t seed;               /* R1 seed; R2 gets seed + 1 (layer l: seed + 1 + l) */
+    uint64_t seed;               /* R1 seed; R2 of layer l gets seed + 1 + l, a dense R4 seed + 1 + n_layers */
     const char *rotation_file;   /* learned R1 and R2, for recipes that request them */
     const flx_rotation_file *rotations; /* or the same in memory (not owned) */
 } flx_quantize_options;

@@ -227,9 +227,9 @@ int flx_recipe_build(flx_qmodel *qm, flx_model *model, const flx_recipe *recipe,
         qm->kv = recipe->kv;
         if (qm->kv.group_size == 0) qm->kv.group_size = c->head_dim;
         if (c->head_dim % qm->kv.group_size != 0)
-            return flx_fail(err, "%s: recipe %s quantizes the KV cache in groups of %d, which does not divide "
-                                 "head_dim %d",
-                            model->path, recipe->name, qm->kv.group_size, c->head_dim);
+            return flx_fail(err, "%s: KV-cache group size %d does not divide head_dim %d; pick a divisor of %d "
+                                 "(--kv-group)",
+                            model->path, qm->kv.group_size, c->head_dim, c->head_dim);
     }
     qm->online_hadamard_qk = recipe->r3;
     qm->token_embedding = model->token_embedding;

@@ -1,5 +1,6 @@
 #include "runtime/backend.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "quant/artifact.h"
@@ -28,10 +29,32 @@ int flx_backend_open(flx_backend *b, flx_engine_kind kind, const flx_model *mode
         b->context_length = model->config.context_length;
         return flx_state_init(&b->ref, model, max_seq, max_batch, err);
     }
-    if (flx_artifact_load(&b->qm, NULL, quantized_path, err) != 0) return -1;
+    flx_artifact_provenance prov;
+    if (flx_artifact_load(&b->qm, &prov, quantized_path, err) != 0) return -1;
+    snprintf(b->source_model, sizeof b->source_model, "%s", prov.source_model);
     b->vocab_size = b->qm.config.vocab_size;
     b->context_length = b->qm.config.context_length;
-    int rc;
+    const flx_config *q = &b->qm.config;
+    int rc = 0;
+    if (max_seq > q->context_length)
+        rc = flx_fail(err, "%s: the artifact's context is %d positions, below the %d requested; use a shorter "
+                           "context",
+                      quantized_path, q->context_length, max_seq);
+    const flx_config *m = model ? &model->config : NULL;
+    if (rc == 0 && m &&
+        (m->dim != q->dim || m->n_layers != q->n_layers || m->n_heads != q->n_heads ||
+         m->n_kv_heads != q->n_kv_heads || m->ffn_dim != q->ffn_dim || m->vocab_size != q->vocab_size))
+        rc = flx_fail(err,
+                      "%s: the artifact's shape (dim %d, layers %d, heads %d/%d, ffn %d, vocab %d) differs from "
+                      "the model %s (dim %d, layers %d, heads %d/%d, ffn %d, vocab %d); pass the model it was "
+                      "quantized from",
+                      quantized_path, q->dim, q->n_layers, q->n_heads, q->n_kv_heads, q->ffn_dim, q->vocab_size,
+                      model->path, m->dim, m->n_layers, m->n_heads, m->n_kv_heads, m->ffn_dim, m->vocab_size);
+    if (rc != 0) {
+        flx_qmodel_free(&b->qm);
+        memset(b, 0, sizeof *b);
+        return -1;
+    }
     if (kind == FLX_ENGINE_FAKEQUANT) {
         rc = flx_fakequant_state_init(&b->fq, &b->qm, max_seq, max_batch, err);
     } else {

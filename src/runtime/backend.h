@@ -28,6 +28,7 @@ typedef struct flx_backend {
     flx_accel_config config;
     int vocab_size;
     int context_length;
+    char source_model[512];   /* fakequant, accel: the float checkpoint the artifact records */
 } flx_backend;
 
 /* Parses "reference", "fakequant" or "accel"; returns -1 otherwise. */
