@@ -12,8 +12,8 @@
 #include "reference/sampler.h"
 
 static const char *usage =
-    "usage: flexllm generate --model PATH [--tokenizer PATH] [--prompt TEXT | --chat TEXT]\n"
-    "                        [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S]\n"
+    "usage: flexllm generate --model PATH [--tokenizer PATH] [--prompt TEXT | --chat TEXT [--system TEXT]]\n"
+    "                        [-n N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--context N]\n"
     "                        [--engine reference|fakequant|accel --quantized FILE]\n"
     "                        [--config NAME|FILE] [--stats] [--target DEVICE]\n"
     "\n"
