@@ -60,3 +60,10 @@ flexllm_cli_test(cli_quantize_act_sym_asym 2 "--act-symmetric and --act-asymmetr
            -o @TMP@/x.safetensors)
 flexllm_cli_test(cli_learn_rotations_calib_not_utf8 2 "tok512\\.bin: not UTF-8 text"
   learn-rotations --model ${quant_model} --tokenizer ${quant_tok} --calib ${quant_tok} -o @TMP@/x.safetensors)
+# Per-group weights run in the fake-quant model.
+flexllm_unit_test(test_weight_groups test_weight_groups.c)
+flexllm_cli_test(cli_quantize_bad_weight_group 2 "invalid value '48' for --weight-group: expected 0, 32, 64 or 128"
+  quantize --model ${quant_model} --recipe w4a8 --weight-group 48 --calib ${quant_calib} -o @TMP@/x.safetensors)
+flexllm_cli_test(cli_quantize_weight_group_not_divisor 2 "group size 32 does not divide the input width 172"
+  quantize --model ${quant_model} --tokenizer ${quant_tok} --recipe w4a8 --weight-group 32 --calib ${quant_calib}
+           -o @TMP@/x.safetensors)

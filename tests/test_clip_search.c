@@ -345,7 +345,7 @@ static void test_bad_options(void) {
     memset(&owner, 0, sizeof owner);
     flx_qlinear lin;
     expect_error(flx_qweights_to_qlinear(&qw, &lin, &owner, "wq", &err), &err,
-                 "the engines take only per-channel symmetric weights");
+                 "wq: the quantized model takes symmetric weights, not asymmetric ones");
     flx_qmodel_free(&owner);
     flx_qweights_free(&qw);
 }

@@ -714,9 +714,25 @@ static void test_bad_input(void) {
     flx_qmodel owner;
     memset(&owner, 0, sizeof owner);
     flx_qlinear lin;
-    o.format.group_size = 32;
+    o.format.asymmetric = true;
     expect_error(flx_gptq_quantize_linear(&lin, &owner, w, D_OUT, D_IN, &h, &o, "wo", &err), &err,
-                 "the engines take only per-channel symmetric weights");
+                 "wo: the quantized model takes symmetric weights");
+    /* Per-group weights: one scale per row and group, and each row sum is
+     * the per-group products scale * (code sum) added in order. */
+    o = flx_gptq_options_default();
+    o.format.group_size = 32;
+    CHECK_INT_EQ(flx_gptq_quantize_linear(&lin, &owner, w, D_OUT, D_IN, &h, &o, "wo", &err), 0);
+    CHECK_INT_EQ(lin.group_size, 32);
+    CHECK_INT_EQ(flx_qlinear_groups(&lin), D_IN / 32);
+    for (int r = 0; r < D_OUT && !flx_check_failures; r++) {
+        double want = 0.0;
+        for (int g = 0; g < D_IN / 32; g++) {
+            long long codes = 0;
+            for (int i = g * 32; i < (g + 1) * 32; i++) codes += lin.q[(size_t)r * D_IN + i];
+            want += (double)lin.scale[(size_t)r * (D_IN / 32) + g] * (double)codes;
+        }
+        CHECK(lin.rowsum[r] == (float)want);
+    }
     flx_qmodel_free(&owner);
 
     /* Eight inputs span at most 8 of 64 dimensions: without damping the

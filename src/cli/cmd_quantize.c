@@ -19,7 +19,7 @@
 static const char *usage_head =
     "usage: flexllm quantize --model PATH --recipe NAME --calib FILE -o OUT\n"
     "                        [--calib-tokens N] [--lm-head-bits N] [--tokenizer PATH]\n"
-    "                        [--seed S] [--rotation-file PATH] [--act-bits N]\n"
+    "                        [--seed S] [--rotation-file PATH] [--weight-group N] [--act-bits N]\n"
     "                        [--act-symmetric | --act-asymmetric] [--act-clip R]\n"
     "                        [--kv MODE] [--kv-group N] [--kv-clip R]\n"
     "                        [--kv-symmetric | --kv-asymmetric]\n"
@@ -36,6 +36,10 @@ static const char *usage_head =
 static const char *usage_tail =
     "  --lm-head-bits N    LM-head weight width instead of the recipe's: 4, 8 or 16\n"
     "                      (16-bit weights run as two passes of the 8-bit arrays)\n"
+    "  --weight-group N    per-group weight scales of the layer linears, N input\n"
+    "                      columns per scale (32, 64 or 128; 0, the default, is one\n"
+    "                      scale per output channel). Grouped models run with\n"
+    "                      --engine fakequant; the engines take per-channel weights\n"
     "  --act-bits N        width of the per-token activation codes of the layer\n"
     "                      linears instead of the recipe's: 4 or 8\n"
     "  --act-symmetric, --act-asymmetric\n"
@@ -107,6 +111,7 @@ typedef struct quantize_options {
     int lm_head_bits; /* 0: the recipe's */
     const char *kv;   /* NULL: the recipe's */
     long long act_bits; /* 0: the recipe's */
+    long long weight_group; /* -1: the recipe's */
     int act_asymmetric; /* -1: the recipe's, else 0 or 1 */
     double act_clip;    /* 0: the recipe's */
     long long kv_group; /* -1: the recipe's */
@@ -118,7 +123,7 @@ typedef struct quantize_options {
 
 static int parse_options(int argc, char **argv, quantize_options *o) {
     const char *cmd = "quantize";
-    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS, .kv_group = -1, .act_asymmetric = -1,
+    *o = (quantize_options){.calib_tokens = FLX_CALIB_DEFAULT_TOKENS, .kv_group = -1, .act_asymmetric = -1, .weight_group = -1,
                             .kv_asymmetric = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -145,7 +150,7 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
             continue;
         }
         if (strcmp(a, "--model") && strcmp(a, "--tokenizer") && strcmp(a, "--recipe") && strcmp(a, "--act-bits") &&
-            strcmp(a, "--act-clip") &&
+            strcmp(a, "--act-clip") && strcmp(a, "--weight-group") &&
             strcmp(a, "--calib") && strcmp(a, "--calib-tokens") && strcmp(a, "--lm-head-bits") && strcmp(a, "-o") &&
             strcmp(a, "--seed") && strcmp(a, "--rotation-file") && strcmp(a, "--kv") && strcmp(a, "--kv-group") &&
             strcmp(a, "--kv-clip")) {
@@ -159,7 +164,14 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         else if (!strcmp(a, "--calib")) o->calib = v;
         else if (!strcmp(a, "-o")) o->out = v;
         else if (!strcmp(a, "--rotation-file")) o->rotation_file = v;
-        else if (!strcmp(a, "--act-bits")) {
+        else if (!strcmp(a, "--weight-group")) {
+            if (strcmp(v, "0") && strcmp(v, "32") && strcmp(v, "64") && strcmp(v, "128")) {
+                fprintf(stderr, "flexllm quantize: invalid value '%s' for --weight-group: expected 0, 32, 64 or 128\n",
+                        v);
+                return -1;
+            }
+            o->weight_group = atoi(v);
+        } else if (!strcmp(a, "--act-bits")) {
             if (strcmp(v, "4") && strcmp(v, "8")) {
                 fprintf(stderr, "flexllm quantize: invalid value '%s' for --act-bits: expected 4 or 8\n", v);
                 return -1;
@@ -233,7 +245,9 @@ static void print_summary(const flx_quantized *q, const flx_recipe *r, const cha
     const flx_qmodel *qm = &q->qm;
     const flx_config *c = &qm->config;
     const char *quantizer = strcmp(q->quantizer_text, "rtn") == 0 ? "RTN" : q->quantizer_text;
-    printf("weights  %d-bit per-channel %s, LM head %d-bit%s\n", r->weight_bits, quantizer, r->lm_head_weight_bits,
+    char granularity[32] = "per-channel";
+    if (r->weight_group_size > 0) snprintf(granularity, sizeof granularity, "per-group-%d", r->weight_group_size);
+    printf("weights  %d-bit %s %s, LM head %d-bit%s\n", r->weight_bits, granularity, quantizer, r->lm_head_weight_bits,
            r->lm_head_weight_bits == 16 && r->quantizer == FLX_QUANTIZER_GPTQ ? " (RTN)" : "");
     char clip[32] = "";
     if (r->act.clip != 1.0f) snprintf(clip, sizeof clip, " (clip %g)", (double)r->act.clip);
@@ -282,6 +296,7 @@ int flx_cmd_quantize(int argc, char **argv) {
                         "recipe %s has the static INT8 one; add --kv int4 or --kv int8\n", found->name);
         return FLX_EXIT_BAD_INPUT;
     }
+    if (o.weight_group >= 0) custom.weight_group_size = (int)o.weight_group;
     if (o.act_bits) custom.act.bits = (int)o.act_bits;
     if (o.act_asymmetric >= 0) custom.act.asymmetric = o.act_asymmetric == 1;
     if (o.act_clip > 0.0) custom.act.clip = (float)o.act_clip;

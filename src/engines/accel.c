@@ -37,6 +37,13 @@ static int check_model(const flx_qmodel *qm, int max_seq, flx_error *err) {
     if (qm->online_hadamard_ffn && qm->r4_matrix &&
         check_limit("ffn_dim of the dense R4 rotation", c->ffn_dim, FLX_MAX_DENSE_ROTATION, err))
         return -1;
+    for (int l = 0; l < c->n_layers; l++)
+        if (qm->layers[l].wq.group_size != 0)
+            return flx_fail(err,
+                            "layer %d has per-group weights (group %d); the linear arrays dequantize with one "
+                            "scale per output channel, so run this model with --engine fakequant or quantize it "
+                            "without --weight-group",
+                            l, qm->layers[l].wq.group_size);
     if (qm->online_hadamard_qk && (c->head_dim & (c->head_dim - 1)))
         return flx_fail(err, "the online R3 Walsh-Hadamard transform needs a power-of-two head_dim, not %d",
                         c->head_dim);

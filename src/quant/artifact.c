@@ -121,6 +121,11 @@ static int add_linear(tensor_list *list, const char *prefix, flx_qlinear *lin, f
     char name[48];
     snprintf(name, sizeof name, "%s.scale", prefix);
     if (add_vector(list, name, lin->d_out, NULL, &lin->scale, NULL, err) != 0) return -1;
+    if (lin->group_size > 0) {
+        tensor_desc *sc = &list->items[list->n - 1];
+        sc->n_dims = 2;
+        sc->shape[1] = flx_qlinear_groups(lin);
+    }
     snprintf(name, sizeof name, "%s.rowsum", prefix);
     return add_vector(list, name, lin->d_out, NULL, &lin->rowsum, NULL, err);
 }
@@ -293,7 +298,10 @@ static void write_metadata(strbuf *b, const flx_qmodel *qm, const flx_artifact_p
     meta_int(b, "lm_head_act_bits", qm->lm_head_act.bits);
     meta_str(b, "lm_head_act_asymmetric", qm->lm_head_act.asymmetric ? "true" : "false");
     meta_float(b, "lm_head_act_clip", qm->lm_head_act.clip);
-    meta_str(b, "granularity", "per-channel");
+    char granularity[32] = "per-channel";
+    if (qm->layers && qm->layers[0].wq.group_size > 0)
+        snprintf(granularity, sizeof granularity, "per-group-%d", qm->layers[0].wq.group_size);
+    meta_str(b, "granularity", granularity);
     meta_str(b, "attention", "int8-static-per-head");
     meta_str(b, "probabilities", "uint8-static");
     char r4_only[64];
@@ -371,7 +379,15 @@ static int common_weight_bits(const flx_qmodel *qm, flx_error *err) {
                                 "blk.%d.%s has %d-bit weights but blk.0.attn_q has %d; the artifact "
                                 "format needs one width for all layer linears",
                                 l, linear_names[i], lin->bits, bits);
+            if (lin->group_size != qm->layers[0].wq.group_size)
+                return flx_fail(err,
+                                "blk.%d.%s has weight group size %d but blk.0.attn_q has %d; the artifact "
+                                "format needs one granularity for all layer linears",
+                                l, linear_names[i], lin->group_size, qm->layers[0].wq.group_size);
         }
+    if (qm->lm_head.group_size != 0)
+        return flx_fail(err, "the LM head has weight group size %d; the artifact format stores it per channel",
+                        qm->lm_head.group_size);
     return bits;
 }
 
@@ -637,10 +653,14 @@ static int load_codes(flx_qlinear *lin, tensor_kind kind, const uint8_t *src, co
  * sums equal to scale * (sum of codes), computed as the quantizer does. */
 static int check_linear(const flx_qlinear *lin, const char *prefix, const char *path, flx_error *err) {
     for (int o = 0; o < lin->d_out; o++) {
-        float s = lin->scale[o];
-        if (!(s > 0.0f) || !isfinite(s))
-            return flx_fail(err, "%s: tensor %s.scale: entry %d = %g is not a positive number", path, prefix,
-                            o, (double)s);
+        int groups = flx_qlinear_groups(lin), group = lin->d_in / groups;
+        for (int g = 0; g < groups; g++) {
+            float sg = lin->scale[(size_t)o * groups + g];
+            if (!(sg > 0.0f) || !isfinite(sg))
+                return flx_fail(err, "%s: tensor %s.scale: entry [%d][%d] = %g is not a positive number", path,
+                                prefix, o, g, (double)sg);
+        }
+        double expected_sum = 0.0;
         long long code_sum = 0;
         for (int i = 0; i < lin->d_in; i++) {
             int code = flx_qlinear_code(lin, (size_t)o * lin->d_in + i);
@@ -650,8 +670,12 @@ static int check_linear(const flx_qlinear *lin, const char *prefix, const char *
                                 "artifact is corrupt",
                                 path, prefix, prefix, o, i, code, FLX_QMAX16, FLX_QMAX16);
             code_sum += code;
+            if ((i + 1) % group == 0) {
+                expected_sum += (double)lin->scale[(size_t)o * groups + i / group] * (double)code_sum;
+                code_sum = 0;
+            }
         }
-        float expected = (float)((double)s * (double)code_sum);
+        float expected = (float)expected_sum;
         if (lin->rowsum[o] != expected)
             return flx_fail(err,
                             "%s: tensor %s.rowsum: entry %d = %.9g, but scale and codes give %.9g; the "
@@ -898,12 +922,16 @@ static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const f
         read_act(st, "act", &qm->act, path, err) != 0 ||
         read_act(st, "lm_head_act", &qm->lm_head_act, path, err) != 0)
         return -1;
-    static const char *const granularity[] = {"per-channel"};
+    static const char *const granularity[] = {"per-channel", "per-group-32", "per-group-64", "per-group-128"};
+    static const int group_sizes[] = {0, 32, 64, 128};
     static const char *const attention[] = {"int8-static-per-head"};
     static const char *const probabilities[] = {"uint8-static"};
     bool dense_r4 = false;
-    if (meta_expect(st, "granularity", granularity, 1, path, err) != 0 ||
-        meta_expect(st, "attention", attention, 1, path, err) != 0 ||
+    if (meta_expect(st, "granularity", granularity, 4, path, err) != 0) return -1;
+    int group_size = 0;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(meta_get(st, "granularity"), granularity[i]) == 0) group_size = group_sizes[i];
+    if (meta_expect(st, "attention", attention, 1, path, err) != 0 ||
         meta_expect(st, "probabilities", probabilities, 1, path, err) != 0 ||
         read_rotations(st, qm, prov, &dense_r4, path, err) != 0 || read_kv(st, qm, path, err) != 0)
         return -1;
@@ -916,8 +944,14 @@ static int load_from_file(flx_qmodel *qm, flx_artifact_provenance *prov, const f
         flx_qlayer *ql = &qm->layers[l];
         int shapes[7][2] = {{q_dim, c->dim},  {kv_dim, c->dim},     {kv_dim, c->dim},    {c->dim, q_dim},
                             {c->ffn_dim, c->dim}, {c->ffn_dim, c->dim}, {c->dim, c->ffn_dim}};
-        for (int i = 0; i < 7; i++)
-            *layer_linear(ql, i) = (flx_qlinear){.d_out = shapes[i][0], .d_in = shapes[i][1], .bits = weight_bits};
+        for (int i = 0; i < 7; i++) {
+            if (group_size > 0 && shapes[i][1] % group_size != 0)
+                return flx_fail(err, "%s: metadata granularity per-group-%d does not divide blk.%d.%s's %d input "
+                                     "columns; the artifact is corrupt",
+                                path, group_size, l, linear_names[i], shapes[i][1]);
+            *layer_linear(ql, i) = (flx_qlinear){
+                .d_out = shapes[i][0], .d_in = shapes[i][1], .bits = weight_bits, .group_size = group_size};
+        }
     }
     qm->lm_head = (flx_qlinear){.d_out = c->vocab_size, .d_in = c->dim, .bits = head_bits};
 

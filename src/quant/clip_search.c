@@ -198,30 +198,35 @@ int flx_rtn_clip_quantize(const float *w, int d_out, int d_in, const flx_weight_
 
 int flx_qweights_to_qlinear(const flx_qweights *qw, flx_qlinear *out, flx_qmodel *owner, const char *name,
                             flx_error *err) {
-    /* NOTE: per-group weights would need one scale per group in the linear
-     * arrays' dequantizer and in the artifact; neither exists yet. */
-    if (qw->format.group_size != 0 || qw->format.asymmetric)
+    if (qw->format.asymmetric)
         return flx_fail(err,
-                        "%s: the engines take only per-channel symmetric weights, not %s weights with "
-                        "group size %d; quantize with group size 0 and symmetric codes",
-                        name, qw->format.asymmetric ? "asymmetric" : "symmetric", qw->format.group_size);
+                        "%s: the quantized model takes symmetric weights, not asymmetric ones with zero points; "
+                        "quantize with symmetric codes",
+                        name);
     size_t n = (size_t)qw->d_out * qw->d_in;
+    int groups = qw->n_groups, group = qw->format.group_size > 0 ? qw->format.group_size : qw->d_in;
     memset(out, 0, sizeof *out);
     out->d_in = qw->d_in;
     out->d_out = qw->d_out;
     out->bits = qw->format.bits;
+    out->group_size = qw->format.group_size;
     out->q = flx_qmodel_alloc(owner, n, err);
-    out->scale = out->q ? flx_qmodel_alloc(owner, (size_t)qw->d_out * sizeof(float), err) : NULL;
+    out->scale = out->q ? flx_qmodel_alloc(owner, (size_t)qw->d_out * groups * sizeof(float), err) : NULL;
     out->rowsum = out->scale ? flx_qmodel_alloc(owner, (size_t)qw->d_out * sizeof(float), err) : NULL;
     if (!out->rowsum) return -1;
     memcpy(out->q, qw->q, n);
+    memcpy(out->scale, qw->scale, (size_t)qw->d_out * groups * sizeof(float));
     for (int o = 0; o < qw->d_out; o++) {
-        long long code_sum = 0;
-        for (int i = 0; i < qw->d_in; i++) code_sum += qw->q[(size_t)o * qw->d_in + i];
-        out->scale[o] = qw->scale[o];
-        /* Exact in double while |code sum| < 2^29 (any d_in below 4 million):
-         * a 24-bit scale times it fits the 53-bit mantissa. */
-        out->rowsum[o] = (float)((double)qw->scale[o] * (double)code_sum);
+        /* Each group's scale times its code sum is exact in double while
+         * |code sum| < 2^29 (any d_in below 4 million), and the groups add
+         * in order; one group gives the exact product rounded once. */
+        double sum = 0.0;
+        for (int g = 0; g < groups; g++) {
+            long long code_sum = 0;
+            for (int i = g * group; i < (g + 1) * group; i++) code_sum += qw->q[(size_t)o * qw->d_in + i];
+            sum += (double)qw->scale[(size_t)o * groups + g] * (double)code_sum;
+        }
+        out->rowsum[o] = (float)sum;
     }
     return 0;
 }

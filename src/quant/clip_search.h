@@ -129,10 +129,10 @@ int flx_rtn_clip_quantize(const float *w, int d_out, int d_in, const flx_weight_
                           const flx_clip_options *clip, const double *importance, flx_qweights *qw,
                           const char *name, flx_error *err);
 
-/* Fills out, its buffers owned by owner, from per-channel symmetric 4- or
- * 8-bit weights: codes, scales, and rowsum[o] = sum_i scale[o] * code[o][i]
- * added in double and rounded to float, as the engines expect. Fails for
- * any other format. */
+/* Fills out, its buffers owned by owner, from symmetric 4- or 8-bit
+ * weights, per channel or per group: codes, scales, and rowsum[o], the
+ * per-group products scale * (code sum) added in double in group order and
+ * rounded to float. Fails for asymmetric weights. */
 int flx_qweights_to_qlinear(const flx_qweights *qw, flx_qlinear *out, flx_qmodel *owner, const char *name,
                             flx_error *err);
 

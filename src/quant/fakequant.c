@@ -261,7 +261,8 @@ static double dot_double(const float *a, const float *b, int n) {
 /* y[t][o] = sum_i x[t][i] * w[o][i] for x [n][d_in] (s->xq) and
  * y [n][d_out]. With quantized activations (aq) and weights, the sum of
  * code products is an exact integer and y takes the float expression of
- * the quantized-inference spec: (acc * s_x) * scale[o] + offset * rowsum[o].
+ * the quantized-inference spec: (acc * s_x) * scale[o] + offset * rowsum[o],
+ * with per-group weights the sum over groups of (acc_g * s_x) * scale[o][g].
  * Otherwise the sum runs in double over dequantized values: the weights
  * are w_float when given, else scale[o] * code[o][i]. Weight codes (16-bit
  * ones as 256 * high + low) and dequantized rows are formed in wrows, one
@@ -280,12 +281,18 @@ static void linear(float *y, const flx_fakequant_state *s, int n, const flx_qlin
 #endif
             float *q = wrows + (size_t)thread * row_stride;
             for (int i = 0; i < d_in; i++) q[i] = (float)flx_qlinear_code(w, (size_t)o * d_in + i);
+            int groups = flx_qlinear_groups(w), group = d_in / groups;
             for (int t = 0; t < n; t++) {
                 const float *codes = s->xcode + (size_t)t * d_in;
-                /* Integer-valued and exact for d_in < 2^30, as each code product is below 2^23. */
-                double acc = 0.0;
-                for (int i = 0; i < d_in; i++) acc += (double)codes[i] * (double)q[i];
-                float v = ((float)acc * s->xscale[t]) * w->scale[o];
+                /* Per group, in order from 0: ((float)acc_g * s_x) * scale[o][g], where
+                 * acc_g is integer-valued and exact for d_in < 2^30, as each code
+                 * product is below 2^23. One group adds to 0 exactly. */
+                float v = 0.0f;
+                for (int g = 0; g < groups; g++) {
+                    double acc = 0.0;
+                    for (int i = g * group; i < (g + 1) * group; i++) acc += (double)codes[i] * (double)q[i];
+                    v += ((float)acc * s->xscale[t]) * w->scale[(size_t)o * groups + g];
+                }
                 if (aq->asymmetric) v += s->xoffset[t] * w->rowsum[o];
                 y[(size_t)t * d_out + o] = v;
             }
@@ -304,8 +311,9 @@ static void linear(float *y, const flx_fakequant_state *s, int n, const flx_qlin
             thread = omp_get_thread_num();
 #endif
             float *deq = wrows + (size_t)thread * row_stride;
-            float scale = w->scale[o];
-            for (int i = 0; i < d_in; i++) deq[i] = scale * (float)flx_qlinear_code(w, (size_t)o * d_in + i);
+            int groups = flx_qlinear_groups(w), group = d_in / groups;
+            for (int i = 0; i < d_in; i++)
+                deq[i] = w->scale[(size_t)o * groups + i / group] * (float)flx_qlinear_code(w, (size_t)o * d_in + i);
             row = deq;
         }
         for (int t = 0; t < n; t++) y[(size_t)t * d_out + o] = (float)dot_double(x + (size_t)t * d_in, row, d_in);

@@ -254,11 +254,8 @@ done:
 int flx_gptq_quantize_linear(flx_qlinear *out, flx_qmodel *owner, const float *w, int d_out, int d_in,
                              const flx_hessian *h, const flx_gptq_options *opt, const char *name,
                              flx_error *err) {
-    if (opt->format.group_size != 0 || opt->format.asymmetric)
-        return flx_fail(err,
-                        "%s: the engines take only per-channel symmetric weights; set group size 0 and "
-                        "symmetric codes (got group size %d, %s)",
-                        name, opt->format.group_size, opt->format.asymmetric ? "asymmetric" : "symmetric");
+    if (opt->format.asymmetric)
+        return flx_fail(err, "%s: the quantized model takes symmetric weights; quantize with symmetric codes", name);
     flx_qweights qw;
     if (flx_gptq_quantize(w, d_out, d_in, h, opt, &qw, name, err) != 0) return -1;
     int rc = flx_qweights_to_qlinear(&qw, out, owner, name, err);

@@ -54,9 +54,10 @@ flx_gptq_options flx_gptq_options_default(void);
 int flx_gptq_quantize(const float *w, int d_out, int d_in, const flx_hessian *h, const flx_gptq_options *opt,
                       flx_qweights *out, const char *name, flx_error *err);
 
-/* As flx_gptq_quantize for the engines' format: fills out, its buffers
- * owned by owner, with codes, scales and row sums (see
- * flx_qweights_to_qlinear). opt must select per-channel symmetric weights. */
+/* As flx_gptq_quantize for the quantized model's format: fills out, its
+ * buffers owned by owner, with codes, scales and row sums (see
+ * flx_qweights_to_qlinear). opt must select symmetric weights, per channel
+ * or per group. */
 int flx_gptq_quantize_linear(flx_qlinear *out, flx_qmodel *owner, const float *w, int d_out, int d_in,
                              const flx_hessian *h, const flx_gptq_options *opt, const char *name,
                              flx_error *err);

@@ -26,9 +26,13 @@ typedef struct flx_qlinear {
     int bits;         /* 4, 8 or 16: codes in [-qmax, qmax], qmax = 2^(bits-1)-1, or FLX_QMAX16 */
     int8_t *q;        /* [d_out][d_in] one code per byte, row-major (the high bytes when bits == 16) */
     int8_t *q_lo;     /* [d_out][d_in] low bytes when bits == 16, else NULL */
-    float *scale;     /* [d_out] per-output-channel scale: W ~= scale[o] * code[o][i] */
-    float *rowsum;    /* [d_out] sum_i scale[o] * code[o][i], for the asymmetric-activation offset */
+    int group_size;   /* 0: one scale per output channel; else input columns per scale (32, 64 or 128) */
+    float *scale;     /* [d_out][groups] W ~= scale[o][i / group_size] * code[o][i] (one group per row when 0) */
+    float *rowsum;    /* [d_out] sum_i scale[o][group of i] * code[o][i], for the asymmetric-activation offset */
 } flx_qlinear;
+
+/* Scales per output row: 1, or d_in / group_size. */
+static inline int flx_qlinear_groups(const flx_qlinear *w) { return w->group_size > 0 ? w->d_in / w->group_size : 1; }
 
 /* Largest code of a bits-bit weight (4, 8 or 16). */
 static inline int flx_weight_qmax(int bits) { return bits == 16 ? FLX_QMAX16 : (1 << (bits - 1)) - 1; }

@@ -135,6 +135,7 @@ static int quantize_linear(void *ctx, flx_qlinear *out, flx_qmodel *owner, const
         if (rc == 0) {
             flx_gptq_options go = flx_gptq_options_default();
             go.format.bits = bits;
+            go.format.group_size = site == 7 ? 0 : r->weight_group_size;
             go.clip.search = r->clip_search;
             go.clip_weighted = r->clip_search;
             go.act_order = r->act_order;

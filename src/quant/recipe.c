@@ -161,6 +161,10 @@ int flx_recipe_check(const flx_recipe *recipe, flx_error *err) {
         return flx_fail(err, "recipe %s: rotation kinds R1 %d, R2 %d are invalid (expected none, hadamard, "
                              "random or learned)",
                         recipe->name, (int)recipe->r1, (int)recipe->r2);
+    int group = recipe->weight_group_size;
+    if (group != 0 && group != 32 && group != 64 && group != 128)
+        return flx_fail(err, "recipe %s: weight group size %d is invalid (expected 0 for per channel, 32, 64 or 128)",
+                        recipe->name, group);
     const flx_kv_quant *kv = &recipe->kv;
     if (kv->dynamic && ((kv->bits != 4 && kv->bits != 8) || kv->group_size < 0 || !(kv->clip > 0.0f && kv->clip <= 1.0f)))
         return flx_fail(err,
@@ -190,11 +194,12 @@ int flx_recipe_rtn_linear(void *ctx, flx_qlinear *out, flx_qmodel *owner, const 
                           int bits, int layer, int site, const char *name, flx_error *err) {
     const flx_recipe *recipe = ctx;
     (void)layer;
-    (void)site;
-    if (!recipe->clip_search || bits == 16)
+    int group = site == 7 ? 0 : recipe->weight_group_size;
+    if ((!recipe->clip_search && group == 0) || bits == 16)
         return flx_rtn_quantize_linear(out, owner, w, d_out, d_in, bits, name, err);
-    flx_weight_format f = {bits, 0, false};
+    flx_weight_format f = {bits, group, false};
     flx_clip_options clip = flx_clip_options_default();
+    clip.search = recipe->clip_search;
     flx_qweights qw;
     if (flx_rtn_clip_quantize(w, d_out, d_in, &f, &clip, NULL, &qw, name, err) != 0) return -1;
     int rc = flx_qweights_to_qlinear(&qw, out, owner, name, err);

@@ -38,6 +38,8 @@ typedef struct flx_recipe {
     uint64_t r1_seed, r2_seed;    /* seeds of random and Hadamard R1 and R2 */
     uint64_t r4_seed;             /* seed of a dense R4 */
     flx_kv_quant kv;              /* KV cache; kv.dynamic false: static per-head INT8 */
+    int weight_group_size;        /* layer linears: 0 per output channel, else 32, 64 or 128 columns per scale
+                                     (the fake-quant model runs them; the engines take per-channel weights) */
 } flx_recipe;
 
 int flx_recipe_count(void);
