@@ -5,9 +5,9 @@
  * original logits, the RTN variant of the recipe equals RTN of the model
  * rotated by flx_rotate_model (R4 included), the engines and the fake-quant
  * model agree bit for bit, and the artifact records the rotations. On
- * stories260K (ffn_dim 172) flexllm-hw is refused, and gptq-w4a8 has a
- * fake-quant perplexity no worse than w4a8 (standard method, ctx 256,
- * 20 windows of the clean TinyStories excerpt). */
+ * stories260K (ffn_dim 172) flexllm-hw gets a dense orthogonal R4, and
+ * gptq-w4a8 has a fake-quant perplexity no worse than w4a8 (standard
+ * method, ctx 256, 20 windows of the clean TinyStories excerpt). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
