@@ -222,9 +222,10 @@ void flx_accel_free(flx_accel *a) {
     free(a->attn);
     free(a->acc);
     free(a->acc_lo);
-    void *bufs[] = {a->k_cache, a->v_cache, a->k_scales, a->v_scales, a->k_offsets, a->v_offsets, a->rope_cos, a->rope_sin, a->dec_x, a->dec_xn, a->dec_q,
-                    a->dec_k, a->dec_v, a->dec_att, a->dec_proj, a->dec_gate, a->dec_up, a->dec_hidden,
-                    a->dec_logits, a->dec_xq, a->dec_acc, a->dec_acc_lo};
+    void *bufs[] = {a->k_cache,    a->v_cache,  a->k_scales, a->v_scales,  a->k_offsets,  a->v_offsets,
+                    a->rope_cos,   a->rope_sin, a->dec_x,    a->dec_xn,    a->dec_q,      a->dec_k,
+                    a->dec_v,      a->dec_att,  a->dec_proj, a->dec_gate,  a->dec_up,     a->dec_hidden,
+                    a->dec_logits, a->dec_xq,   a->dec_acc,  a->dec_acc_lo};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     memset(a, 0, sizeof *a);
 }

@@ -80,20 +80,25 @@ void flx_accel_attention_head(flx_accel *a, flx_attention_scratch *s, int layer,
     int n_keys = pos0 + n_q;
     const int8_t(*q8)[FLX_MAX_HEAD_DIM] = (const int8_t(*)[FLX_MAX_HEAD_DIM])s->q8;
     const uint8_t(*probs)[FLX_MAX_SEQ] = (const uint8_t(*)[FLX_MAX_SEQ])s->probs;
+    long head_scales = flx_kv_offset(layer, kv_head, 0, c->n_kv_heads, a->max_seq, a->kv_groups);
+
+    /* Scores over the cached keys: per-key group scales when dynamic. */
     if (qm->kv.dynamic) {
-        long head_scales = flx_kv_offset(layer, kv_head, 0, c->n_kv_heads, a->max_seq, a->kv_groups);
         float q_scale = ql->q_scale[h] / sqrtf((float)head_dim);
         flx_attn_qk_grouped(q8, n_q, q_pos, a->k_cache + head, a->k_scales + head_scales, a->k_offsets + head_scales,
                             n_keys, head_dim, qm->kv.group_size, kp, q_scale, s->scores);
-        flx_softmax_rows(s->scores, n_q, n_keys);
-        for (int t = 0; t < n_q; t++) flx_quant_prob_u8(s->scores[t], n_keys, ql->prob_scale, s->probs[t]);
-        flx_attn_av_grouped(probs, n_q, a->v_cache + head, a->v_scales + head_scales, a->v_offsets + head_scales,
-                            n_keys, head_dim, qm->kv.group_size, vp, ql->prob_scale, s->out);
     } else {
         float score_scale = (ql->q_scale[h] * ql->k_scale[kv_head]) / sqrtf((float)head_dim);
         flx_attn_qk(q8, n_q, q_pos, a->k_cache + head, n_keys, head_dim, kp, score_scale, s->scores);
-        flx_softmax_rows(s->scores, n_q, n_keys);
-        for (int t = 0; t < n_q; t++) flx_quant_prob_u8(s->scores[t], n_keys, ql->prob_scale, s->probs[t]);
+    }
+
+    /* Softmax and UINT8 probabilities, then AV. */
+    flx_softmax_rows(s->scores, n_q, n_keys);
+    for (int t = 0; t < n_q; t++) flx_quant_prob_u8(s->scores[t], n_keys, ql->prob_scale, s->probs[t]);
+    if (qm->kv.dynamic) {
+        flx_attn_av_grouped(probs, n_q, a->v_cache + head, a->v_scales + head_scales, a->v_offsets + head_scales,
+                            n_keys, head_dim, qm->kv.group_size, vp, ql->prob_scale, s->out);
+    } else {
         float out_scale = ql->prob_scale * ql->v_scale[kv_head];
         flx_attn_av(probs, n_q, a->v_cache + head, n_keys, head_dim, vp, out_scale, s->out);
     }

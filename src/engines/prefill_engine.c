@@ -225,9 +225,10 @@ static void prefill_attention(flx_accel *a, prefill_buffers *b, int layer, int p
 
 static void prefill_elementwise(flx_accel *a, int n, int width, flx_kernel_id kernel, layer_timing *timing) {
     int n_blocks = (n + a->cfg.prefill.tp - 1) / a->cfg.prefill.tp;
-    uint64_t cycles = (uint64_t)n_blocks * (kernel == FLX_KERNEL_FWHT           ? flx_cost_fwht(width, 1)
-                                            : kernel == FLX_KERNEL_ROTATE_DENSE ? flx_cost_rotate_dense(width, 1)
-                                                                                : flx_cost_elementwise(width, 1));
+    uint64_t per_block = flx_cost_elementwise(width, 1);
+    if (kernel == FLX_KERNEL_FWHT) per_block = flx_cost_fwht(width, 1);
+    if (kernel == FLX_KERNEL_ROTATE_DENSE) per_block = flx_cost_rotate_dense(width, 1);
+    uint64_t cycles = (uint64_t)n_blocks * per_block;
     flx_counters_add_kernel(&a->prefill_counters, kernel, (uint64_t)n, cycles);
     add_module(timing, cycles);
 }

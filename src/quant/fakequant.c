@@ -15,7 +15,7 @@
 void flx_fakequant_state_free(flx_fakequant_state *s) {
     float **bufs[] = {&s->x,   &s->xb,  &s->xb2,   &s->q,         &s->k,           &s->v,
                       &s->hb,  &s->hb2, &s->xq,    &s->xcode,     &s->xscale,      &s->xoffset,
-                      &s->wrows,        &s->att,   &s->key_cache,
+                      &s->wrows,        &s->att,   &s->q_codes,   &s->key_cache,
                       &s->value_cache,  &s->key_scales, &s->value_scales, &s->key_offsets, &s->value_offsets, &s->rope_cos, &s->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
@@ -64,6 +64,7 @@ int flx_fakequant_state_init(flx_fakequant_state *s, const flx_qmodel *qm, int m
         !(s->xscale = alloc_floats(B, err)) || !(s->xoffset = alloc_floats(B, err)) ||
         !(s->wrows = alloc_floats((size_t)threads * max3(dim, q_dim, ffn), err)) ||
         !(s->att = alloc_floats((size_t)threads * max_seq, err)) ||
+        !(s->q_codes = alloc_floats((size_t)threads * c->head_dim, err)) ||
         !(s->key_cache = alloc_floats(cache, err)) || !(s->value_cache = alloc_floats(cache, err)) ||
         !(s->rope_cos = alloc_floats((size_t)max_seq * half, err)) ||
         !(s->rope_sin = alloc_floats((size_t)max_seq * half, err))) {
@@ -346,9 +347,9 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             int n_ctx = pos + t + 1; /* later positions are masked out */
 
             /* Quantized attention follows the spec's float expressions. A
-             * static cache holds code * scale, and code = round(value / scale)
-             * recovers the INT8 code exactly; a dynamic cache holds the codes
-             * and one scale per key and group. */
+             * static cache contains code * scale, and code = round(value /
+             * scale) recovers the INT8 code exactly. A dynamic cache contains
+             * the codes, with a scale and an offset per key and group. */
             int dynamic = quantized && qm->kv.dynamic;
             int n_groups = s->kv_groups, gs = qm->kv.group_size;
             const float *ks = dynamic ? s->key_scales + ((size_t)l * c->n_kv_heads + kv) * s->max_seq * n_groups : NULL;
@@ -359,6 +360,9 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
             float v_scale = quantized ? ql->v_scale[kv] : 1.0f;
             float score_scale = (q_scale * k_scale) / sqrtf((float)hd);
             float q_dyn_scale = q_scale / sqrtf((float)hd);
+            /* The query's INT8 codes, once per query and head. */
+            float *q_codes = s->q_codes + (size_t)thread * hd;
+            for (int d = 0; quantized && d < hd; d++) q_codes[d] = roundf(q[d] / q_scale);
             float max = -INFINITY;
             for (int p = 0; p < n_ctx; p++) {
                 const float *k = kc + (size_t)p * hd;
@@ -366,19 +370,18 @@ static void attention(const flx_qmodel *qm, flx_fakequant_state *s, int l, int n
                     /* Per group: sum of code products and of query codes, both exact. */
                     float sum = 0.0f;
                     for (int g = 0; g < n_groups; g++) {
-                        double acc = 0.0, q_codes = 0.0;
+                        double acc = 0.0, q_sum = 0.0;
                         for (int d = g * gs; d < (g + 1) * gs; d++) {
-                            double qc = (double)roundf(q[d] / q_scale);
-                            acc += qc * (double)k[d];
-                            q_codes += qc;
+                            acc += (double)q_codes[d] * (double)k[d];
+                            q_sum += q_codes[d];
                         }
                         size_t at = (size_t)p * n_groups + g;
-                        sum += (float)acc * ks[at] + (float)q_codes * kz[at];
+                        sum += (float)acc * ks[at] + (float)q_sum * kz[at];
                     }
                     att[p] = sum * q_dyn_scale;
                 } else if (quantized) {
                     double acc = 0.0;
-                    for (int d = 0; d < hd; d++) acc += (double)roundf(q[d] / q_scale) * (double)roundf(k[d] / k_scale);
+                    for (int d = 0; d < hd; d++) acc += (double)q_codes[d] * (double)roundf(k[d] / k_scale);
                     att[p] = (float)acc * score_scale;
                 } else {
                     att[p] = (float)dot_double(q, k, hd) * inv_sqrt;

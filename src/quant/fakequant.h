@@ -46,6 +46,7 @@ typedef struct flx_fakequant_state {
     float *wrows;       /* [n_att_rows][max(dim, q_dim, ffn_dim)] dequantized weight row */
     float *att;         /* [n_att_rows][max_seq] scores, then probabilities, of one head */
     int n_att_rows;     /* one row per OpenMP thread */
+    float *q_codes;     /* [n_att_rows][head_dim] INT8 codes of the query of one head */
     float *key_cache;   /* [n_layers][n_kv_heads][max_seq][head_dim] dequantized K, or its codes with a dynamic KV cache */
     float *value_cache; /* [n_layers][n_kv_heads][max_seq][head_dim] as key_cache, for V */
     int kv_groups;      /* dynamic KV cache: scales per row, head_dim / group_size; else 0 */

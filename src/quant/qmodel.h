@@ -58,9 +58,9 @@ typedef struct flx_act_quant {
 
 /* KV-cache quantizer. Static: INT8 codes with the calibrated per-head
  * k_scale and v_scale of each layer. Dynamic: every K and V row of a head
- * is quantized when it is written, with one scale (and offset, when
- * asymmetric) per group of group_size channels (group_size divides head_dim; head_dim is one scale
- * per head and token). */
+ * is quantized when it is written. Each group of group_size channels gets
+ * one scale, and an offset when asymmetric. group_size divides head_dim,
+ * and group_size = head_dim gives one scale per head and token. */
 typedef struct flx_kv_quant {
     bool dynamic;
     bool per_layer;   /* one calibrated Q scale, and K and V scale when static, for all heads of a layer */

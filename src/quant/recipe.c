@@ -15,14 +15,17 @@
  * margin there is 0.07) and 110 with symmetric 8-bit head inputs.
  * flexllm-hw is the scheme of the reference hardware: R1 and R2 merged
  * offline, R4 as the only online rotation, INT4 weights everywhere, the LM
- * head included, static INT8 Q, K and V with one scale per layer. quarot-w4a4kv4 and spinquant-w4a4kv4 follow those
- * papers: R1 and R2 offline (randomized Hadamard, or learned matrices from
- * a SpinQuant rotation file), R3 and R4 online, GPTQ W4, A4 per token
- * (QuaRot: symmetric with clip 0.9; SpinQuant: asymmetric), a 4-bit
- * asymmetric dynamic KV cache with one scale and offset per head and token,
- * and a 16-bit LM head where those papers keep it in float.
- * spinquant-learned-w4a4 is spinquant-w4a4kv4 with the static INT8 KV
- * cache and the asymmetric A4 of flexllm-hw. */
+ * head included, static INT8 Q, K and V with one scale per layer.
+ * quarot-w4a4kv4 and spinquant-w4a4kv4 follow those papers. Both rotate R1
+ * and R2 offline (randomized Hadamard, or learned matrices from a SpinQuant
+ * rotation file) and R3 and R4 online, and use GPTQ W4 and A4 per token
+ * (QuaRot: symmetric with clip 0.9; SpinQuant: asymmetric). Their KV cache
+ * is 4-bit asymmetric with one scale and offset per head and token. Their
+ * LM head is 16-bit, where those papers keep it in float.
+ * spinquant-learned-w4a4 is flexllm-hw with learned R1 and R2 from a
+ * rotation file, and static INT8 K and V scales per head. */
+/* GPTQ with activation order and the MSE range search. */
+#define GPTQ_MSE .quantizer = FLX_QUANTIZER_GPTQ, .act_order = true, .clip_search = true
 #define KV4_PER_HEAD {.dynamic = true, .bits = 4, .group_size = 0, .asymmetric = true, .clip = 1.0f}
 static const flx_recipe recipes[] = {
     {.name = "w8a8", .weight_bits = 8, .act = {8, false, 1.0f}, .lm_head_weight_bits = 16,
@@ -36,9 +39,7 @@ static const flx_recipe recipes[] = {
      .act = {4, true, 1.0f},
      .lm_head_weight_bits = 4,
      .lm_head_act = {4, true, 1.0f},
-     .quantizer = FLX_QUANTIZER_GPTQ,
-     .act_order = true,
-     .clip_search = true,
+     GPTQ_MSE,
      .r1 = FLX_ROTATION_HADAMARD,
      .r2 = FLX_ROTATION_HADAMARD,
      .r4 = true,
@@ -51,17 +52,13 @@ static const flx_recipe recipes[] = {
      .act = {8, false, 1.0f},
      .lm_head_weight_bits = 8,
      .lm_head_act = {8, false, 1.0f},
-     .quantizer = FLX_QUANTIZER_GPTQ,
-     .act_order = true,
-     .clip_search = true},
+     GPTQ_MSE},
     {.name = "spinquant-learned-w4a4",
      .weight_bits = 4,
      .act = {4, true, 1.0f},
      .lm_head_weight_bits = 4,
      .lm_head_act = {4, true, 1.0f},
-     .quantizer = FLX_QUANTIZER_GPTQ,
-     .act_order = true,
-     .clip_search = true,
+     GPTQ_MSE,
      .r1 = FLX_ROTATION_LEARNED,
      .r2 = FLX_ROTATION_LEARNED,
      .r4 = true},
@@ -70,9 +67,7 @@ static const flx_recipe recipes[] = {
      .act = {4, false, 0.9f},
      .lm_head_weight_bits = 16,
      .lm_head_act = {8, true, 1.0f},
-     .quantizer = FLX_QUANTIZER_GPTQ,
-     .act_order = true,
-     .clip_search = true,
+     GPTQ_MSE,
      .r1 = FLX_ROTATION_HADAMARD,
      .r2 = FLX_ROTATION_HADAMARD,
      .r3 = true,
@@ -86,9 +81,7 @@ static const flx_recipe recipes[] = {
      .act = {4, true, 1.0f},
      .lm_head_weight_bits = 16,
      .lm_head_act = {8, true, 1.0f},
-     .quantizer = FLX_QUANTIZER_GPTQ,
-     .act_order = true,
-     .clip_search = true,
+     GPTQ_MSE,
      .r1 = FLX_ROTATION_LEARNED,
      .r2 = FLX_ROTATION_LEARNED,
      .r3 = true,

@@ -497,7 +497,9 @@ static int check_kind(flx_rotation_kind kind, const char *rotation, flx_error *e
 static int apply_options(flx_model *out, const flx_rotate_options *opt, const flx_rotation_file *rf,
                          flx_rotation_record *rec, flx_error *err) {
     const flx_config *c = &out->config;
-    const char *file = opt->rotation_file ? opt->rotation_file : opt->rotations ? "(in memory)" : "";
+    const char *file = "";
+    if (opt->rotations) file = "(in memory)";
+    if (opt->rotation_file) file = opt->rotation_file;
     if (opt->r1 != FLX_ROTATION_NONE) {
         rec->untied = c->tied_embeddings;
         if (flx_rotate_untie(out, err) != 0 || flx_rotate_fold_norms(out, err) != 0) return -1;

@@ -1,12 +1,12 @@
 /* Learning R1 and R2 for a quantized model, as SpinQuant does, without
- * gradients: SpinQuant trains the rotations by Cayley SGD through the
- * quantized network, which needs automatic differentiation. Here a
- * zeroth-order search replaces it: starting from randomized Hadamard
+ * gradients. SpinQuant trains the rotations by Cayley SGD through the
+ * quantized network, which needs automatic differentiation, so a
+ * zeroth-order search replaces it here. Starting from randomized Hadamard
  * matrices, each step multiplies R1 or one layer's R2 by a Givens rotation
- * of two random columns and keeps it when the objective, the mean KL
- * divergence of the next-token distributions of the float model and the
- * quantized model (RTN weights, the recipe's activation and KV quantizers,
- * R3 and R4) on calibration text, decreases. The result is written in
+ * of two random columns. The step is kept when the objective decreases: the
+ * mean KL divergence between the next-token distributions of the float
+ * model and of the quantized model (RTN weights, the recipe's activation
+ * and KV quantizers, R3 and R4) on calibration text. The result is written in
  * SpinQuant's rotation-file layout (quant/rotate.h), so the learned-rotation
  * recipes read it like SpinQuant's own files. */
 #ifndef FLEXLLM_QUANT_ROTATION_LEARN_H
