@@ -152,11 +152,12 @@ int main(void) {
     CHECK(n_ids >= N_TOKENS);
     if (flx_check_failures) return flx_check_report("test_engines");
 
-    /* The RTN recipes; w4a4-rtn with a 16-bit LM head (the two-pass split
-     * with an asymmetric input offset); quarot-w4a4kv4 (R3, a dense R4 as
-     * ffn_dim 172 has no Walsh-Hadamard transform, INT4 dynamic KV with one
-     * scale per head); w4a4-rtn with an INT8 dynamic KV cache in groups of
-     * 4 channels (two scales per head row). */
+    /* The cases: the RTN recipes, and w4a4-rtn with a 16-bit LM head (the
+     * two-pass split with an asymmetric input offset). quarot-w4a4kv4 adds
+     * R3, a dense R4 (ffn_dim 172 has no Walsh-Hadamard transform) and an
+     * asymmetric INT4 dynamic KV cache with one scale per head. The last
+     * case is w4a4-rtn with a symmetric INT8 dynamic KV cache in groups of
+     * 4 channels, two scales per head row. */
     const struct {
         const char *recipe, *label;
         int lm_head_bits; /* 0: the recipe's */

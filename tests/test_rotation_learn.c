@@ -97,7 +97,7 @@ int main(void) {
     for (int l = 0; l < rf.n_layers; l++)
         CHECK(flx_orthogonal_error(rf.r2 + (size_t)l * rf.head_dim * rf.head_dim, rf.head_dim) < 1e-12);
 
-    /* The file holds the matrices rounded to float. */
+    /* The file contains the matrices rounded to float. */
     const char *tmp = getenv("TMPDIR");
     snprintf(rot_path, sizeof rot_path, "%s/test_rotation_learn.safetensors", tmp && tmp[0] ? tmp : "/tmp");
     CHECK_INT_EQ(flx_rotation_file_save(&rf, rot_path, &err), 0);

@@ -229,7 +229,8 @@ static void test_recipes(void) {
     const flx_recipe *quarot = flx_recipe_find("quarot-w4a4kv4", &err);
     CHECK(quarot != NULL);
     if (quarot) {
-        CHECK(quarot->r3 && quarot->r4);
+        CHECK(quarot->r3);
+        CHECK(quarot->r4);
         CHECK(quarot->kv.dynamic);
         CHECK_INT_EQ(quarot->kv.bits, 4);
         CHECK(!quarot->act.asymmetric);

@@ -1,11 +1,11 @@
-/* Per-group weights (quantize --weight-group): on a stories260k-shaped
- * synthetic model with FFN 128, every layer linear gets one scale per 32
+/* Per-group weights (quantize --weight-group) on a stories260k-shaped
+ * synthetic model with FFN 128: every layer linear gets one scale per 32
  * input columns. With float activations and attention, the fake-quant
  * model must compute what the float reference computes with the weights
- * replaced by scale[o][group] * code (1e-5 relative); the artifact keeps
- * the grouped scales bit for bit; the engines reject the model; and the
- * integer path (quantized activations) stays within the activation
- * quantization error of that dequantized model. */
+ * replaced by scale[o][group] * code, to 1e-5 relative. The artifact keeps
+ * the grouped scales bit for bit, and the engines reject the model. The
+ * integer path (quantized activations) stays within 10% of the
+ * dequantized model, a bound well above the A8 and INT8-attention error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,14 +138,15 @@ int main(void) {
     size_t n_logits = (size_t)N_TOKENS * c->vocab_size;
     float *want = float_logits(&deq, tokens);
     float *got = fq_logits(&qm, tokens, true);
-    CHECK(want && got);
+    CHECK(want != NULL);
+    CHECK(got != NULL);
     if (want && got) {
         double rel = max_diff(want, got, n_logits) / max_abs(want, n_logits);
         printf("grouped weights, float activations: relative logit difference %.3g\n", rel);
         CHECK(rel < 1e-5);
     }
 
-    /* Quantized activations (A8): close to the dequantized model, but not equal. */
+    /* A8 activations and INT8 attention: close to the dequantized model, not equal. */
     float *a8 = fq_logits(&qm, tokens, false);
     CHECK(a8 != NULL);
     if (want && a8) {
@@ -165,7 +166,8 @@ int main(void) {
         CHECK(memcmp(a->scale, b->scale, sizeof(float) * (size_t)a->d_out * flx_qlinear_groups(a)) == 0);
         CHECK(memcmp(a->rowsum, b->rowsum, sizeof(float) * (size_t)a->d_out) == 0);
         float *again = fq_logits(&back, tokens, false);
-        CHECK(again && a8 && memcmp(again, a8, sizeof(float) * n_logits) == 0);
+        CHECK(again != NULL);
+        if (again && a8) CHECK(memcmp(again, a8, sizeof(float) * n_logits) == 0);
         free(again);
         flx_accel_config cfg;
         flx_accel acc;

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/mapped_file.h"
+#include "tokenizer/utf8.h"
+
 int flx_parse_int(const char *cmd, const char *option, const char *text, long long min,
                   long long max, long long *out) {
     char *end = NULL;
@@ -41,4 +44,21 @@ const char *flx_option_value(const char *cmd, int argc, char **argv, int *i) {
     }
     (*i)++;
     return argv[*i];
+}
+
+char *flx_cli_read_utf8_text(const char *cmd, const char *path, size_t *len) {
+    flx_error err;
+    char *text = flx_read_text_file(path, len, &err);
+    if (!text) {
+        fprintf(stderr, "flexllm %s: %s\n", cmd, err.msg);
+        return NULL;
+    }
+    size_t bad_offset;
+    if (!flx_utf8_valid(text, *len, &bad_offset)) {
+        fprintf(stderr, "flexllm %s: %s: not UTF-8 text (invalid byte at offset %zu); pass a UTF-8 text file\n", cmd,
+                path, bad_offset);
+        free(text);
+        return NULL;
+    }
+    return text;
 }

@@ -3,6 +3,7 @@
 #ifndef FLEXLLM_CLI_CLI_H
 #define FLEXLLM_CLI_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum { FLX_EXIT_OK = 0, FLX_EXIT_FAILURE = 1, FLX_EXIT_BAD_INPUT = 2 };
@@ -23,6 +24,11 @@ int flx_parse_int(const char *cmd, const char *option, const char *text, long lo
                   long long max, long long *out);
 int flx_parse_float(const char *cmd, const char *option, const char *text, double min,
                     double max, double *out);
+/* Reads a UTF-8 text file whole. Returns NULL after printing
+ * "flexllm CMD: ..." with the path and the problem (unreadable, or the
+ * offset of the first byte that is not UTF-8). Free the result. */
+char *flx_cli_read_utf8_text(const char *cmd, const char *path, size_t *len);
+
 /* Returns argv[*i + 1] and advances *i, or prints a missing-value error and
  * returns NULL. */
 const char *flx_option_value(const char *cmd, int argc, char **argv, int *i);

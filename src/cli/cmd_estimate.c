@@ -101,6 +101,8 @@ static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
                 o->kv);
         return -1;
     }
+
+    /* The group size of a dynamic cache. */
     int head_dim = m->shape.head_dim;
     long long group = head_dim;
     if (o->kv_group) {
@@ -118,13 +120,14 @@ static int apply_quant_options(const estimate_cli *o, flx_perf_model *m) {
             return -1;
         }
     }
-    m->kv_dynamic = bits != 0;
-    m->kv_bits = bits ? bits : 8;
-    m->kv_group_size = bits ? (int)group : 0;
+
     if (o->kv_asymmetric && bits == 0) {
         fprintf(stderr, "flexllm estimate: --kv-asymmetric applies to --kv int4 or int8, not to the static cache\n");
         return -1;
     }
+    m->kv_dynamic = bits != 0;
+    m->kv_bits = bits ? bits : 8;
+    m->kv_group_size = bits ? (int)group : 0;
     m->kv_asymmetric = o->kv_asymmetric != 0;
     m->r3 = o->r3 != 0;
     return 0;

@@ -8,7 +8,6 @@
 #include "cli/loaded_model.h"
 #include "common/mapped_file.h"
 #include "quant/recipe.h"
-#include "tokenizer/utf8.h"
 #include "quant/rotation_learn.h"
 
 static const char *usage =
@@ -106,19 +105,11 @@ int flx_cmd_learn_rotations(int argc, char **argv) {
                 recipe->name);
         return FLX_EXIT_BAD_INPUT;
     }
+
+    /* The calibration text, the model and its tokenizer. */
     size_t text_len = 0;
-    char *text = flx_read_text_file(o.calib, &text_len, &err);
-    if (!text) {
-        fprintf(stderr, "flexllm learn-rotations: %s\n", err.msg);
-        return FLX_EXIT_BAD_INPUT;
-    }
-    size_t bad_offset;
-    if (!flx_utf8_valid(text, text_len, &bad_offset)) {
-        fprintf(stderr, "flexllm learn-rotations: %s: not UTF-8 text (invalid byte at offset %zu); pass a calibration text file\n",
-                o.calib, bad_offset);
-        free(text);
-        return FLX_EXIT_BAD_INPUT;
-    }
+    char *text = flx_cli_read_utf8_text("learn-rotations", o.calib, &text_len);
+    if (!text) return FLX_EXIT_BAD_INPUT;
     flx_loaded_model lm;
     int rc = flx_load_model_and_tokenizer("learn-rotations", o.model, o.tokenizer, 1, &lm);
     if (rc != 0) {
@@ -139,6 +130,8 @@ int flx_cmd_learn_rotations(int argc, char **argv) {
                 o.window, lm.model.config.context_length);
         goto done;
     }
+
+    /* The search, then the file. */
     printf("model    %s\nrecipe   %s (RTN weights in the loop)\ncalib    %s: %lld of its %d tokens\n", o.model,
            recipe->name, o.calib, o.calib_tokens < n_tokens ? o.calib_tokens : (long long)n_tokens, n_tokens);
     fflush(stdout);

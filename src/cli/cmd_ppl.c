@@ -8,7 +8,6 @@
 #include "cli/loaded_model.h"
 #include "common/mapped_file.h"
 #include "eval/perplexity.h"
-#include "tokenizer/utf8.h"
 #include "runtime/backend.h"
 
 static const char *usage =
@@ -168,18 +167,8 @@ int flx_cmd_ppl(int argc, char **argv) {
 
     flx_error err;
     size_t text_len = 0;
-    char *text = flx_read_text_file(o.text, &text_len, &err);
-    if (!text) {
-        fprintf(stderr, "flexllm ppl: %s\n", err.msg);
-        return FLX_EXIT_BAD_INPUT;
-    }
-    size_t bad_offset;
-    if (!flx_utf8_valid(text, text_len, &bad_offset)) {
-        fprintf(stderr, "flexllm ppl: %s: not UTF-8 text (invalid byte at offset %zu); pass a text file\n", o.text,
-                bad_offset);
-        free(text);
-        return FLX_EXIT_BAD_INPUT;
-    }
+    char *text = flx_cli_read_utf8_text("ppl", o.text, &text_len);
+    if (!text) return FLX_EXIT_BAD_INPUT;
     flx_loaded_model lm;
     int rc = flx_load_model_and_tokenizer("ppl", o.model, o.tokenizer, 1, &lm);
     if (rc != 0) {

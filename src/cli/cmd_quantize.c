@@ -14,7 +14,6 @@
 #include "quant/calibrate.h"
 #include "quant/quantize_model.h"
 #include "quant/recipe.h"
-#include "tokenizer/utf8.h"
 
 static const char *usage_head =
     "usage: flexllm quantize --model PATH --recipe NAME --calib FILE -o OUT\n"
@@ -305,18 +304,8 @@ int flx_cmd_quantize(int argc, char **argv) {
     if (o.kv_asymmetric >= 0) custom.kv.asymmetric = o.kv_asymmetric == 1;
     const flx_recipe *recipe = &custom;
     size_t text_len = 0;
-    char *text = flx_read_text_file(o.calib, &text_len, &err);
-    if (!text) {
-        fprintf(stderr, "flexllm quantize: %s\n", err.msg);
-        return FLX_EXIT_BAD_INPUT;
-    }
-    size_t bad_offset;
-    if (!flx_utf8_valid(text, text_len, &bad_offset)) {
-        fprintf(stderr, "flexllm quantize: %s: not UTF-8 text (invalid byte at offset %zu); pass a calibration text file\n",
-                o.calib, bad_offset);
-        free(text);
-        return FLX_EXIT_BAD_INPUT;
-    }
+    char *text = flx_cli_read_utf8_text("quantize", o.calib, &text_len);
+    if (!text) return FLX_EXIT_BAD_INPUT;
     flx_loaded_model lm;
     int rc = flx_load_model_and_tokenizer("quantize", o.model, o.tokenizer, 1, &lm);
     if (rc != 0) {

@@ -45,17 +45,22 @@ static int learner_init(learner *l, const flx_model *model, const flx_rotation_l
     l->n_windows = (int)((text + per_window - 1) / per_window);
     if (text < 2 || l->n_windows < 1)
         return flx_fail(err, "rotation learning needs at least 2 calibration tokens, got %ld", text);
+
+    /* Windows of BOS and text tokens. */
     l->windows = flx_calloc((size_t)l->n_windows * w, sizeof *l->windows, err);
     l->lengths = flx_calloc((size_t)l->n_windows, sizeof *l->lengths, err);
     if (!l->windows || !l->lengths) return -1;
     for (int i = 0; i < l->n_windows; i++) {
-        long from = (long)i * per_window, n = text - from < per_window ? text - from : per_window;
+        long from = (long)i * per_window, n = text - from;
+        if (n > per_window) n = per_window;
         int32_t *win = l->windows + (size_t)i * w;
         if (head) win[0] = opt->bos;
         memcpy(win + head, opt->tokens + from, (size_t)n * sizeof *win);
         l->lengths[i] = (int)n + head;
         l->positions += l->lengths[i];
     }
+
+    /* The float model's logits at every position, computed once. */
     size_t vocab = (size_t)c->vocab_size;
     l->float_logits = flx_malloc((size_t)l->positions * vocab * sizeof(float), err);
     l->logits = flx_malloc((size_t)w * vocab * sizeof(float), err);
@@ -69,6 +74,8 @@ static int learner_init(learner *l, const flx_model *model, const flx_rotation_l
         out += (size_t)l->lengths[i] * vocab;
     }
     flx_state_free(&st);
+
+    /* The recipe in the loop: RTN weights, the learned rotations. */
     l->loop_recipe = *opt->recipe;
     l->loop_recipe.quantizer = FLX_QUANTIZER_RTN;
     l->loop_recipe.act_order = false;
@@ -225,6 +232,7 @@ static int write_matrix(FILE *f, const double *q, int n) {
 }
 
 int flx_rotation_file_save(const flx_rotation_file *rf, const char *path, flx_error *err) {
+    /* The JSON header, padded so that the data starts 8-byte aligned. */
     size_t size = 256 + (size_t)rf->n_layers * 160;
     char *header = flx_malloc(size, err);
     if (!header) return -1;
@@ -243,6 +251,8 @@ int flx_rotation_file_save(const flx_rotation_file *rf, const char *path, flx_er
         return flx_fail(err, "%s: rotation file header does not fit %zu bytes", path, size);
     }
     header[used++] = '}';
+
+    /* Length, header and matrices into a temporary file, renamed at the end. */
     char tmp[1100];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
