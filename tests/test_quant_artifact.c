@@ -259,6 +259,20 @@ static void test_malformed(void) {
     write_blob(bad, b.data, b.size);
     expect_load_error(bad, "bad.safetensors: tensor token_embd has shape [11, 8]", "implies [11, 9]");
 
+    /* Unknown weight granularity, KV cache and online rotations. */
+    memcpy(copy, orig.data, orig.size);
+    CHECK_INT_EQ(patch(&b, "\"granularity\":\"per-channel\"", "\"granularity\":\"per-group-8\""), 0);
+    write_blob(bad, b.data, b.size);
+    expect_load_error(bad, "bad.safetensors: metadata granularity = 'per-group-8' is not supported", NULL);
+    memcpy(copy, orig.data, orig.size);
+    CHECK_INT_EQ(patch(&b, "\"kv_cache\":\"int8-static-per-head\"", "\"kv_cache\":\"int8-static-per-hexd\""), 0);
+    write_blob(bad, b.data, b.size);
+    expect_load_error(bad, "metadata kv_cache = 'int8-static-per-hexd' is not supported", NULL);
+    memcpy(copy, orig.data, orig.size);
+    CHECK_INT_EQ(patch(&b, "\"online_rotations\":\"none\"", "\"online_rotations\":\"nope\""), 0);
+    write_blob(bad, b.data, b.size);
+    expect_load_error(bad, "metadata online_rotations = 'nope' is not supported", NULL);
+
     /* A tensor stored with another dtype. */
     memcpy(copy, orig.data, orig.size);
     CHECK_INT_EQ(patch(&b, "\"blk.1.attn_v.q\":{\"dtype\":\"I8\"", "\"blk.1.attn_v.q\":{\"dtype\":\"U8\""), 0);
