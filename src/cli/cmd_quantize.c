@@ -67,7 +67,7 @@ static const char *usage_tail =
 
 static const char *act_kind(const flx_act_quant *a) { return a->asymmetric ? "asymmetric" : "symmetric"; }
 
-/* e.g. "INT8 static per head" or "INT4 dynamic, group 32, clip 0.95". */
+/* Writes e.g. "INT8 static per head" or "INT4 dynamic per token, group 32, asymmetric, clip 0.95". */
 static void kv_format(const flx_kv_quant *kv, char *out, size_t size) {
     if (!kv->dynamic) {
         snprintf(out, size, "INT8 static per %s", kv->per_layer ? "layer" : "head");
@@ -133,7 +133,8 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         if (!strcmp(a, "--kv-symmetric") || !strcmp(a, "--kv-asymmetric")) {
             int asym = !strcmp(a, "--kv-asymmetric");
             if (o->kv_asymmetric >= 0 && o->kv_asymmetric != asym) {
-                fprintf(stderr, "flexllm quantize: --kv-symmetric and --kv-asymmetric exclude each other\n");
+                fprintf(stderr,
+                        "flexllm quantize: --kv-symmetric and --kv-asymmetric exclude each other; pass one of them\n");
                 return -1;
             }
             o->kv_asymmetric = asym;
@@ -142,7 +143,8 @@ static int parse_options(int argc, char **argv, quantize_options *o) {
         if (!strcmp(a, "--act-symmetric") || !strcmp(a, "--act-asymmetric")) {
             int asym = !strcmp(a, "--act-asymmetric");
             if (o->act_asymmetric >= 0 && o->act_asymmetric != asym) {
-                fprintf(stderr, "flexllm quantize: --act-symmetric and --act-asymmetric exclude each other\n");
+                fprintf(stderr,
+                        "flexllm quantize: --act-symmetric and --act-asymmetric exclude each other; pass one of them\n");
                 return -1;
             }
             o->act_asymmetric = asym;

@@ -31,7 +31,7 @@ typedef struct flx_qlinear {
     float *rowsum;    /* [d_out] sum_i scale[o][group of i] * code[o][i], for the asymmetric-activation offset */
 } flx_qlinear;
 
-/* Scales per output row: 1, or d_in / group_size. */
+/* Returns the scales per output row: 1, or d_in / group_size. */
 static inline int flx_qlinear_groups(const flx_qlinear *w) { return w->group_size > 0 ? w->d_in / w->group_size : 1; }
 
 /* Largest code of a bits-bit weight (4, 8 or 16). */
@@ -67,7 +67,7 @@ typedef struct flx_kv_quant {
     int bits;         /* 8 when static; 4 or 8 when dynamic */
     int group_size;   /* dynamic only */
     bool asymmetric;  /* dynamic only: min/max range with an offset per group, else symmetric */
-    float clip;       /* dynamic only: clip ratio in (0, 1] of each group's max |x| */
+    float clip;       /* dynamic only: clip ratio in (0, 1] applied to each group's range */
 } flx_kv_quant;
 
 typedef struct flx_qlayer {

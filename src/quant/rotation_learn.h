@@ -29,7 +29,8 @@ typedef struct flx_rotation_learn_options {
     int window;                  /* positions per window, BOS included */
     int steps;                   /* candidate rotations tried */
     double angle;                /* first Givens angle in radians; it shrinks linearly to angle / 10 */
-    uint64_t seed;               /* R1 starts as hadamard(seed), R2 of layer l as hadamard(seed + 1 + l) */
+    uint64_t seed;               /* R1 starts as hadamard(seed), R2 of layer l as hadamard(seed + 1 + l), or
+                                    random orthogonal where no Hadamard matrix of that order exists */
     FILE *log;                   /* progress lines, or NULL */
 } flx_rotation_learn_options;
 
